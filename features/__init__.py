@@ -1,0 +1,1 @@
+"""Data contract, validation and point-in-time customer features (pure polars)."""

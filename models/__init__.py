@@ -1,0 +1,1 @@
+"""LightGBM propensity models: product definitions, estimator, calibration, bundles, registry."""

@@ -1,0 +1,1 @@
+"""The `propensity` command line, the one config file and the end-to-end job."""

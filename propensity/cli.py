@@ -1,0 +1,62 @@
+"""The `propensity` command: one typer app; each command only parses, loads config and calls
+one library function. User mistakes exit 2 with a message and no traceback; internal failures
+exit 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from features.errors import PropensityError
+from propensity import (
+    cmd_data,
+    cmd_features,
+    cmd_generate,
+    cmd_run,
+    cmd_serving,
+    cmd_training,
+)
+
+app = typer.Typer(
+    name="propensity",
+    help="Lawful, explainable product propensity and campaign selection from payment data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for module in (cmd_data, cmd_generate, cmd_features, cmd_training, cmd_serving, cmd_run):
+    module.register(app)
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into exit code 2 without a traceback."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        app(standalone_mode=False)
+    except PropensityError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors are handled below; the rest is internal
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

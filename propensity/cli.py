@@ -34,28 +34,25 @@ for module in (cmd_data, cmd_generate, cmd_features, cmd_training, cmd_serving, 
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """Lawful, explainable product propensity and campaign selection from payment data."""
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into exit code 2 without a traceback."""
+    """Entry point: user errors exit 2 with a message and no traceback; usage errors exit 2
+    (typer's own handling); anything else is an internal failure (exit 1, with traceback).
+    """
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
-        app(standalone_mode=False)
+        app()
     except PropensityError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(1)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors are handled below; the rest is internal
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

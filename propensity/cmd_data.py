@@ -1,9 +1,48 @@
-"""CLI commands: data."""
+"""CLI commands: validate a data directory against the data contract."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.io import LoadResult, load_tables
+
+console = Console()
+
+
+def print_load_report(result: LoadResult) -> None:
+    """A rich table of rows read and rejected per table and reason."""
+    table = Table(title="Data contract check")
+    for col in ("table", "rows", "rejected", "reason"):
+        table.add_column(col, justify="right" if col in ("rows", "rejected") else "left")
+    counts = result.rejected_counts
+    for name, rows in result.rows.items():
+        reasons = counts.get(name, {})
+        if not reasons:
+            table.add_row(name, f"{rows:,}", "0", "")
+        for i, (reason, n) in enumerate(reasons.items()):
+            table.add_row(name if i == 0 else "", f"{rows:,}" if i == 0 else "", f"{n:,}", reason)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+
+    @app.command()
+    def validate(
+        data_dir: Path = typer.Argument(..., help="directory holding the contract tables"),
+        strict: bool = typer.Option(False, "--strict", help="any rejected row is an error"),
+        rejected_out: Path = typer.Option(
+            Path("rejected"), "--rejected-out", help="where rejected rows are written"
+        ),
+    ) -> None:
+        """Check a data directory against the data contract; quarantine bad rows."""
+        result = load_tables(data_dir, rejected_out=rejected_out, strict=strict)
+        print_load_report(result)
+        if result.n_rejected:
+            console.print(f"{result.n_rejected:,} rejected row(s) written to {rejected_out}/")
+        else:
+            console.print("[green]all rows passed the contract checks[/]")

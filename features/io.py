@@ -1,0 +1,189 @@
+"""Reading the data directory and writing results: the only module here that touches files.
+
+Every command loads its input through `load_tables`, so every command gets the same contract
+checks. The input directory is treated as read-only; rejected rows go to a directory of the
+caller's choosing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from features.errors import ContractError, Fault, RejectedRowsError
+from features.schemas import SPECS, Tables, TableSpec, empty_frame
+from features.validate import RowContext, cast_to_contract, key_faults, rejection_reason
+
+log = logging.getLogger(__name__)
+
+# Customers first: the other tables are checked against the customers that passed.
+LOAD_ORDER = ("customers", "transactions", "products", "consents", "contacts")
+
+
+def find_table(data_dir: Path, name: str) -> Path | None:
+    """`<name>.parquet`, `<name>.csv` or a directory `<name>/` of Parquet files."""
+    for candidate in (data_dir / f"{name}.parquet", data_dir / f"{name}.csv", data_dir / name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def scan_table(path: Path, name: str) -> pl.LazyFrame:
+    """A lazy scan of one table; CSV is read as text so the casts can be checked."""
+    try:
+        if path.is_dir():
+            parts = sorted(path.glob("*.parquet"))
+            if not parts:
+                raise ContractError(
+                    [Fault(name, None, f"directory {path} holds no .parquet files")]
+                )
+            lf = pl.scan_parquet(parts)
+        elif path.suffix == ".csv":
+            lf = pl.scan_csv(path, infer_schema=False)
+        else:
+            lf = pl.scan_parquet(path)
+        lf.collect_schema()
+        lf.head(1).collect()
+    except ContractError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ContractError(
+            [Fault(name, None, f"{path} is not a readable {kind} file: {first}")]
+        ) from None
+    return lf
+
+
+@dataclass
+class LoadResult:
+    """The validated tables plus what was set aside."""
+
+    tables: Tables
+    rows: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def rejected_counts(self) -> dict[str, dict[str, int]]:
+        """Rejected rows per table and reason."""
+        return {
+            table: dict(df.group_by("reason").len().sort("reason").iter_rows())
+            for table, df in self.rejected.items()
+            if df.height
+        }
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(df.height for df in self.rejected.values())
+
+
+def _load_one(data_dir: Path, spec: TableSpec, faults: list[Fault]) -> pl.LazyFrame | None:
+    path = find_table(data_dir, spec.name)
+    if path is None:
+        stray = sorted(p.name for p in data_dir.glob(f"{spec.name}.*"))
+        if stray:
+            faults.append(Fault(spec.name, None, "not a Parquet or CSV file", ", ".join(stray)))
+        elif spec.required:
+            faults.append(
+                Fault(
+                    spec.name,
+                    None,
+                    f"missing: expected {spec.name}.parquet, {spec.name}.csv or a {spec.name}/ "
+                    f"directory in {data_dir}",
+                )
+            )
+        return None
+    try:
+        raw = scan_table(path, spec.name)
+    except ContractError as exc:
+        faults.extend(exc.faults)
+        return None
+    cast, cast_faults = cast_to_contract(raw, spec)
+    faults.extend(cast_faults)
+    if cast_faults:
+        return None
+    faults.extend(key_faults(cast, spec))
+    return cast
+
+
+def _quarantine(
+    lf: pl.LazyFrame, table: str, ctx: RowContext
+) -> tuple[pl.LazyFrame, pl.DataFrame, int]:
+    """Split a table into good rows (lazy) and rejected rows (with a `reason` column)."""
+    reason = rejection_reason(table, ctx)
+    marked = lf.with_columns(reason)
+    stats = marked.select(
+        pl.len().alias("rows"), pl.col("reason").is_not_null().sum().alias("bad")
+    ).collect(engine="streaming")
+    rows, bad = stats.row(0)
+    if not bad:
+        return lf, marked.head(0).collect(), rows
+    rejected = marked.filter(pl.col("reason").is_not_null()).collect(engine="streaming")
+    return marked.filter(pl.col("reason").is_null()).drop("reason"), rejected, rows
+
+
+def load_tables(
+    data_dir: Path,
+    *,
+    rejected_out: Path | None = None,
+    strict: bool = False,
+    today: date | None = None,
+) -> LoadResult:
+    """Load, cast and validate the contract tables of `data_dir`.
+
+    Table-level faults raise `ContractError` (all of them at once). Row-level faults are
+    quarantined: counted, logged, kept in `LoadResult.rejected` and written to `rejected_out`.
+    With `strict`, any rejected row raises `RejectedRowsError` (after writing them aside).
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ContractError([Fault("(data directory)", None, f"{data_dir} is not a directory")])
+    faults: list[Fault] = []
+    cast = {name: _load_one(data_dir, SPECS[name], faults) for name in LOAD_ORDER}
+    if faults:
+        raise ContractError(faults)
+    result = LoadResult(tables=Tables(**{n: empty_frame(SPECS[n]) for n in LOAD_ORDER}))
+    frames: dict[str, pl.LazyFrame] = {}
+    ctx = RowContext(today or date.today(), pl.Series("customer_id", [], pl.String))
+    for name in LOAD_ORDER:
+        lf = cast[name] if cast[name] is not None else empty_frame(SPECS[name])
+        good, rejected, rows = _quarantine(lf, name, ctx)
+        if name == "customers":
+            ids = good.select("customer_id").collect()["customer_id"]
+            ctx = RowContext(ctx.today, ids)
+        frames[name] = good
+        result.rows[name] = rows
+        result.rejected[name] = rejected
+        if rejected.height:
+            log.warning("%s: %d of %d rows rejected", name, rejected.height, rows)
+    result.tables = Tables(**frames)
+    if rejected_out is not None:
+        write_rejected(result, rejected_out, data_dir)
+    if strict and result.n_rejected:
+        raise RejectedRowsError(
+            f"--strict: {result.n_rejected} row(s) were rejected: {result.rejected_counts}"
+        )
+    return result
+
+
+def write_rejected(result: LoadResult, out_dir: Path, data_dir: Path | None = None) -> list[Path]:
+    """Write each table's rejected rows to `<out_dir>/<table>.rejected.parquet`."""
+    out_dir = Path(out_dir)
+    if data_dir is not None and out_dir.resolve() == Path(data_dir).resolve():
+        raise ContractError(
+            [Fault("(rejected rows)", None, "--rejected-out must not be the input directory")]
+        )
+    written = []
+    for table, df in result.rejected.items():
+        path = out_dir / f"{table}.rejected.parquet"
+        if df.height:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            df.write_parquet(path)
+            written.append(path)
+        elif path.exists():
+            path.unlink()  # a stale file from an earlier load would misreport this one
+    return written

@@ -1,0 +1,145 @@
+"""The one configuration file, `propensity.toml`: typed, frozen and strict.
+
+Each part owns its section model (`features.config`, `training.config`, `serving.config`,
+`models.products`); this module only composes them, reads TOML and names the offending key
+when something is wrong. Every CLI flag overrides the file through `AppConfig.override`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.config import FeatureConfig
+from features.errors import ConfigError
+from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
+from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
+from training.config import TrainingConfig
+
+SHARED_IN_SERVING = ("policy", "products", "ledger_url")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Strict):
+    """Where the input tables are; without a path the built-in synthetic bank is used."""
+
+    path: Path | None = Field(None, description="data directory; empty: the synthetic bank")
+
+
+class SyntheticConfig(Strict):
+    """The built-in synthetic bank, generated once into the work directory and reused."""
+
+    customers: int = Field(20_000, ge=50, description="number of customers")
+    months: int = Field(24, ge=18, le=120, description="months of history")
+    seed: int = Field(7, description="random seed (same seed, same bank)")
+    end: date = Field(date(2026, 11, 1), description="first day after the simulated period")
+
+
+class RunSettings(Strict):
+    """The selection run of `propensity run`."""
+
+    as_of: date | None = Field(None, description="run date; empty: the day after the data ends")
+    run_id: str | None = Field(None, description="ledger run id; empty: run-<as_of>")
+    replace: bool = Field(False, description="replace an earlier run with the same id")
+    promote: bool = Field(False, description="make the new models champion regardless")
+
+
+class LedgerConfig(Strict):
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; empty: an SQLite file in the work directory"
+    )
+
+
+class MlflowConfig(Strict):
+    tracking_uri: str | None = Field(
+        None, description="empty: MLFLOW_TRACKING_URI or an SQLite store in the work directory"
+    )
+
+
+class AppConfig(Strict):
+    """Everything `propensity run` needs, with defaults that run the synthetic bank."""
+
+    work_dir: Path = Field(Path("propensity-work"), description="all outputs go here")
+    data: DataConfig = DataConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    run: RunSettings = RunSettings()
+    products: tuple[ProductSpec, ...] = DEFAULT_PRODUCT_SPECS
+    features: FeatureConfig = FeatureConfig()
+    training: TrainingConfig = TrainingConfig()
+    policy: ContactPolicy = ContactPolicy()
+    serving: ServingConfig = ServingConfig()
+    campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
+    ledger: LedgerConfig = LedgerConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @field_validator("serving", mode="before")
+    @classmethod
+    def _no_duplicates(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            dup = [k for k in SHARED_IN_SERVING if k in value]
+            if dup:
+                raise ValueError(f"set {dup} at the top level ([policy], [[products]], [ledger])")
+        return value
+
+    def serving_config(self) -> ServingConfig:
+        """The serving section with the shared top-level policy, products and ledger."""
+        return self.serving.model_copy(
+            update={"policy": self.policy, "products": self.products, "ledger_url": self.ledger.url}
+        )
+
+    def override(self, **changes: Any) -> AppConfig:
+        """A copy with dotted-key overrides from CLI flags; None values are ignored."""
+        data = self.model_dump()
+        for shared in SHARED_IN_SERVING:
+            data["serving"].pop(shared, None)
+        for key, value in changes.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node[p]
+            node[leaf] = value
+        return validate_config(data, "command line")
+
+
+def default_campaigns() -> list[Campaign]:
+    """The campaigns shipped with the package (one per default product, four channels)."""
+    return load_campaigns(DEFAULT_CAMPAIGNS)
+
+
+def _explain(err: ValidationError, where: str) -> ConfigError:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        parts.append(f"{where}: {key}: {msg}")
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(parts))
+
+
+def validate_config(data: dict[str, Any], where: str) -> AppConfig:
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as err:
+        raise _explain(err, where) from None
+
+
+def load_config(path: Path | None) -> AppConfig:
+    """Read `path` (TOML); None or a missing default file gives the defaults."""
+    if path is None:
+        return AppConfig()
+    try:
+        with Path(path).open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return validate_config(data, str(path))

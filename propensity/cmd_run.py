@@ -1,9 +1,92 @@
-"""CLI commands: run."""
+"""CLI commands: `propensity init` (write the config file) and `propensity run` (the main job)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from propensity.config import load_config
+from propensity.init_config import write_default_config
+
+console = Console()
+
+
+def _date(value: str | None) -> object:
+    return None if value is None else datetime.strptime(value, "%Y-%m-%d").date()
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+
+    @app.command()
+    def init(
+        path: Path = typer.Option(Path("propensity.toml"), "--path", help="file to write"),
+        force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+    ) -> None:
+        """Write a commented propensity.toml with every default."""
+        write_default_config(path, force=force)
+        console.print(f"wrote {path}")
+
+    @app.command()
+    def run(
+        config_path: Path = typer.Option(None, "--config", help="propensity.toml (optional)"),
+        work_dir: Path = typer.Option(None, "--work-dir", help="where everything is written"),
+        data: Path = typer.Option(None, "--data", help="your data directory (default: synthetic)"),
+        as_of: str = typer.Option(None, "--as-of", help="run date YYYY-MM-DD"),
+        run_id: str = typer.Option(None, "--run-id", help="ledger run id"),
+        replace: bool = typer.Option(None, "--replace/--no-replace", help="replace a run id"),
+        promote: bool = typer.Option(None, "--promote/--no-promote", help="force champion"),
+        customers: int = typer.Option(None, "--customers", help="synthetic bank size"),
+        months: int = typer.Option(None, "--months", help="synthetic bank months"),
+        seed: int = typer.Option(None, "--seed", help="synthetic bank seed"),
+        ledger_url: str = typer.Option(None, "--ledger-url", help="SQLAlchemy URL of the ledger"),
+        tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI"),
+    ) -> None:
+        """Validate, build features, train, score, select, and write ledger, files and report."""
+        from propensity.job import run_job
+
+        config = load_config(config_path).override(
+            **{
+                "work_dir": work_dir,
+                "data.path": data,
+                "run.as_of": _date(as_of),
+                "run.run_id": run_id,
+                "run.replace": replace,
+                "run.promote": promote,
+                "synthetic.customers": customers,
+                "synthetic.months": months,
+                "synthetic.seed": seed,
+                "ledger.url": ledger_url,
+                "mlflow.tracking_uri": tracking_uri,
+            }
+        )
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("starting", total=1.0)
+
+            def step(message: str, done: float) -> None:
+                progress.update(task, description=message, completed=done)
+
+            result = run_job(config, step)
+        console.print(result.summary.rich_table())
+        table = Table(title="Where everything is", show_header=False)
+        for name, value in (
+            ("data", result.data_dir),
+            ("rejected rows", result.work_dir / "rejected"),
+            ("MLflow", result.tracking_uri),
+            ("ledger", result.ledger_url),
+            ("channel files", result.work_dir / "out" / result.run_id),
+            ("report", result.report),
+        ):
+            table.add_row(name, str(value))
+        console.print(table)

@@ -1,0 +1,150 @@
+"""`propensity run`: the whole job in order, on the synthetic bank or the user's data.
+
+validate -> features -> train + register -> score -> select (ledger, channel files) -> report.
+Each stage is one library call; this module only wires them together and reports progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from features.io import LoadResult, load_tables, write_rejected
+from features.schemas import Tables
+from models.registry import resolve_tracking_uri
+from propensity.config import AppConfig
+from propensity.report import write_report
+from propensity.reporting import build_report_data
+from serving.batch import run_selection
+from serving.consent import consent_gate
+from serving.outputs import RunSummary
+from serving.scoring import feature_explainer, load_bundles, score_features
+from training.train import ProductResult, train_products
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[str, float], None]
+
+
+@dataclass
+class JobResult:
+    """Where everything went, for the summary the CLI prints."""
+
+    work_dir: Path
+    data_dir: Path
+    run_id: str
+    as_of: date
+    tracking_uri: str
+    ledger_url: str
+    load: LoadResult
+    training: dict[str, ProductResult]
+    summary: RunSummary
+    report: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def synthetic_data_dir(config: AppConfig, step: Step) -> Path:
+    """Generate the built-in synthetic bank once into the work directory; reuse it after."""
+    from synthbank import generate
+
+    syn = config.synthetic
+    out = config.work_dir / f"bank-{syn.customers}c-{syn.months}m-seed{syn.seed}"
+    marker = out / "_COMPLETE"
+    if not marker.exists():
+        step(f"generating a synthetic bank of {syn.customers:,} customers", 0.0)
+        generate(customers=syn.customers, months=syn.months, seed=syn.seed, out=out, end=syn.end)
+        marker.write_text(json.dumps(syn.model_dump(mode="json")))
+    return out
+
+
+def default_as_of(tables: Tables) -> date:
+    """The day after the last booked transaction: the first day with nothing yet known."""
+    last = tables.transactions.select(pl.col("booked_at").max()).collect().item()
+    if last is None:
+        return date.today()
+    return last.date() + timedelta(days=1)
+
+
+def read_truth(data_dir: Path) -> pl.LazyFrame | None:
+    path = data_dir / "truth.parquet"
+    return pl.scan_parquet(path) if path.exists() else None
+
+
+def score_and_select(
+    config: AppConfig, tables: Tables, as_of: date, run_id: str, tracking_uri: str
+) -> RunSummary:
+    """Score consenting customers with the champions, then select and record the run."""
+    serving = config.serving_config()
+    products = sorted({c.product for c in config.campaigns if c.active_on(as_of)})
+    bundles = load_bundles(products, "champion", tracking_uri)
+    gate = consent_gate(tables)
+    from features.pipeline import build_features
+
+    features = build_features(gate.tables, as_of, config.features).collect()
+    scores = score_features(features, bundles)
+    explainer = feature_explainer(
+        gate.tables, as_of, bundles, config.features, k=serving.reasons_per_offer
+    )
+    return run_selection(
+        tables,
+        scores,
+        list(config.campaigns),
+        serving,
+        as_of=as_of,
+        run_id=run_id,
+        out_dir=config.work_dir / "out",
+        ledger_url=config.ledger.url,
+        work_dir=config.work_dir,
+        replace=config.run.replace,
+        explain=explainer,
+    )
+
+
+def run_job(config: AppConfig, step: Step) -> JobResult:
+    """Run every stage; raises `PropensityError` for bad input, nothing partial is written."""
+    work = config.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = config.data.path or synthetic_data_dir(config, step)
+    step("validating the input tables", 0.1)
+    load = load_tables(data_dir)
+    write_rejected(load, work / "rejected", data_dir)
+    tables = load.tables
+    tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
+    step("building features and training the models", 0.2)
+    training = train_products(
+        tables,
+        config.training,
+        list(config.products),
+        work,
+        tracking_uri,
+        truth=read_truth(data_dir),
+        progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
+        promote=config.run.promote,
+        feature_config=config.features,
+    )
+    as_of = config.run.as_of or default_as_of(tables)
+    run_id = config.run.run_id or f"run-{as_of.isoformat()}"
+    step("scoring and selecting", 0.75)
+    summary = score_and_select(config, tables, as_of, run_id, tracking_uri)
+    step("writing the report", 0.95)
+    data = build_report_data(config, summary, training, source=str(data_dir))
+    report = write_report(data, work / "reports" / f"{run_id}.html")
+    step("done", 1.0)
+    return JobResult(
+        work_dir=work,
+        data_dir=data_dir,
+        run_id=run_id,
+        as_of=as_of,
+        tracking_uri=tracking_uri,
+        ledger_url=str(config.ledger.url or work / "ledger.sqlite"),
+        load=load,
+        training=training,
+        summary=summary,
+        report=report,
+    )

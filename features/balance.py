@@ -1,0 +1,95 @@
+"""Balance features recomputed without special-category transactions.
+
+`balance_after` includes the effect of special-category payments (a pharmacy, a casino), so it
+is not used as such. The balance a feature sees is the account balance before the customer's
+first booking (`balance_after - amount` of that row, in (booked_at, transaction_id) order; 0
+when `balance_after` is missing) plus the running sum of the non-special amounts: the balance
+the account would have had without any special-category payment. For consistent data (every
+`balance_after` equal to the previous one plus the amount), adding special-category rows at
+any date leaves it unchanged.
+
+The balance is a step function of days: the end-of-day balance holds from a booking day until
+the next one. Window measures weight each step by the days it covers inside the window,
+counting only days from the customer's first booking on.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from features.config import FeatureConfig
+from features.expressions import FeatureInfo, feature_name, midnight
+
+
+def opening_balances(transactions: pl.LazyFrame, before: date) -> pl.LazyFrame:
+    """Balance before each customer's first booking (all rows: this is the account's state
+    before the data starts, not an effect of any payment)."""
+    first = (pl.col("balance_after") - pl.col("amount")).sort_by("booked_at", "transaction_id")
+    return (
+        transactions.filter(pl.col("booked_at") < midnight(before))
+        .group_by("customer_id")
+        .agg(first.first().fill_null(0.0).alias("opening"))
+    )
+
+
+def daily_balances(rows: pl.LazyFrame, opening: pl.LazyFrame) -> pl.LazyFrame:
+    """End-of-day balance per customer and booking day, with the next booking day."""
+    return (
+        rows.group_by("customer_id", "day")
+        .agg(pl.col("amount").sum().alias("net"))
+        .sort("customer_id", "day")
+        .join(opening, on="customer_id", how="left", maintain_order="left")
+        .with_columns(
+            (pl.col("opening").fill_null(0.0) + pl.col("net").cum_sum().over("customer_id")).alias(
+                "balance"
+            ),
+            pl.col("day").shift(-1).over("customer_id").alias("next_day"),
+        )
+        .select("customer_id", "day", "next_day", "balance")
+    )
+
+
+def balance_infos(config: FeatureConfig) -> list[FeatureInfo]:
+    infos = [FeatureInfo("balance_last", "balance at the end of the last booking day, EUR")]
+    for w in config.windows:
+        infos += [
+            FeatureInfo(
+                feature_name("balance", "mean", w), f"mean daily balance, last {w} days", w
+            ),
+            FeatureInfo(
+                feature_name("balance", "min", w), f"lowest daily balance, last {w} days", w
+            ),
+            FeatureInfo(
+                feature_name("balance", "days_below_zero", w),
+                f"days with a negative balance in the last {w} days",
+                w,
+                0,
+            ),
+        ]
+    return infos
+
+
+def _overlap(start: date, as_of: date) -> pl.Expr:
+    """Days of [start, as_of) during which a step's balance held."""
+    end = pl.min_horizontal(pl.col("next_day").fill_null(as_of), pl.lit(as_of))
+    begin = pl.max_horizontal(pl.col("day"), pl.lit(start))
+    return (end - begin).dt.total_days().clip(lower_bound=0)
+
+
+def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
+    """Per customer balance features as of `as_of` from the daily step function."""
+    steps = daily.filter(pl.col("day") < as_of)
+    exprs = [pl.col("balance").sort_by("day").last().alias("balance_last")]
+    cols = []
+    for w in config.windows:
+        days = _overlap(as_of - timedelta(days=w), as_of)
+        cols.append(days.alias(f"_d{w}"))
+        d, bal = pl.col(f"_d{w}"), pl.col("balance")
+        exprs += [
+            ((bal * d).sum() / d.sum()).alias(feature_name("balance", "mean", w)),
+            bal.filter(d > 0).min().alias(feature_name("balance", "min", w)),
+            d.filter(bal < 0).sum().alias(feature_name("balance", "days_below_zero", w)),
+        ]
+    return steps.with_columns(cols).group_by("customer_id").agg(exprs)

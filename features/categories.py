@@ -1,0 +1,234 @@
+"""Transaction categorisation from rules in a TOML file, with user additions and overrides.
+
+Rules are data, not code: the built-in set ships as `categories.toml`; a bank adds or replaces
+rules inline in `FeatureConfig.rules` or in its own TOML file (`FeatureConfig.rules_file`,
+same format). The rules are evaluated once per distinct combination of the columns they read
+and joined back by a hash of that combination, so the cost grows with the number of distinct
+counterparties, not with the number of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from features.config import Rule
+from features.errors import ConfigError
+
+if TYPE_CHECKING:
+    from features.config import FeatureConfig
+
+log = logging.getLogger(__name__)
+
+# The columns the rules read; categorisation happens once per distinct combination of them.
+KEY_COLUMNS = ("counterparty_name", "counterparty_iban", "mcc", "method", "description", "location")
+FALLBACK = "other"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The effective categories and rules (special rules first, then user, then built-in)."""
+
+    categories: tuple[str, ...]
+    special: frozenset[str]
+    meanings: dict[str, str]
+    rules: tuple[Rule, ...]
+    airport_location: tuple[str, ...]
+    airport_mcc: tuple[int, ...]
+
+    @property
+    def feature_categories(self) -> tuple[str, ...]:
+        """The categories that may become features (special ones never do)."""
+        return tuple(c for c in self.categories if c not in self.special)
+
+    @property
+    def dtype(self) -> pl.Enum:
+        return pl.Enum(self.categories)
+
+
+def _read_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def _parse_rules(doc: dict[str, Any], source: str) -> list[Rule]:
+    rules = []
+    for i, raw in enumerate(doc.get("rule", [])):
+        try:
+            rules.append(Rule(**raw))
+        except (ValidationError, TypeError) as exc:
+            msg = f"{source}: rule #{i + 1} ({raw.get('name')!r}) is invalid: {exc}"
+            raise ConfigError(msg) from None
+    return rules
+
+
+def _check_regexes(rule: Rule, source: str) -> None:
+    probe = pl.Series([""], dtype=pl.String)
+    for pattern in rule.counterparty:
+        try:
+            probe.str.contains(pattern)
+        except pl.exceptions.ComputeError as exc:
+            msg = f"{source}: rule {rule.name!r}: bad counterparty regex {pattern!r}: {exc}"
+            raise ConfigError(msg) from None
+
+
+def builtin_document() -> dict[str, Any]:
+    """The shipped rule file, parsed."""
+    text = resources.files("features").joinpath("categories.toml").read_text(encoding="utf-8")
+    return _read_toml(text, "features/categories.toml")
+
+
+def _user_documents(config: FeatureConfig) -> list[tuple[dict[str, Any], list[Rule], str]]:
+    docs: list[tuple[dict[str, Any], list[Rule], str]] = []
+    if config.rules_file is not None:
+        path = Path(config.rules_file)
+        if not path.is_file():
+            raise ConfigError(f"rules_file {path} does not exist")
+        doc = _read_toml(path.read_text(encoding="utf-8"), str(path))
+        docs.append((doc, _parse_rules(doc, str(path)), str(path)))
+    if config.rules:
+        docs.append(({}, list(config.rules), "config.rules"))
+    return docs
+
+
+def _merge_categories(
+    base: dict[str, Any], user_docs: list[tuple[dict[str, Any], list[Rule], str]]
+) -> tuple[list[str], set[str], dict[str, str]]:
+    order = list(base)
+    special = {name for name, spec in base.items() if spec.get("special", False)}
+    meanings = {name: str(spec.get("meaning", name)) for name, spec in base.items()}
+    for doc, rules, source in user_docs:
+        for name, spec in doc.get("categories", {}).items():
+            if name in special and not spec.get("special", True):
+                raise ConfigError(f"{source}: category {name!r} is special and stays special")
+            if name not in meanings:
+                order.append(name)
+            if spec.get("special", False):
+                special.add(name)
+            meanings[name] = str(spec.get("meaning", meanings.get(name, name)))
+        for rule in rules:
+            if rule.category not in meanings:
+                order.append(rule.category)
+                meanings[rule.category] = f"{rule.category} (user category)"
+    return order, special, meanings
+
+
+def load_ruleset(config: FeatureConfig) -> RuleSet:
+    """The built-in rules merged with the user's: user rules replace built-in rules of the same
+    name and are tried before the built-in ones; special rules are always tried first and
+    cannot be replaced or disabled."""
+    base = builtin_document()
+    builtin = _parse_rules(base, "features/categories.toml")
+    user_docs = _user_documents(config)
+    order, special, meanings = _merge_categories(base.get("categories", {}), user_docs)
+    user_rules = [r for _, rules, _ in user_docs for r in rules]
+    special_names = {r.name for r in builtin if r.category in special}
+    clash = special_names & ({r.name for r in user_rules} | set(config.disabled_rules))
+    if clash:
+        raise ConfigError(f"rules {sorted(clash)} exclude special data and cannot be changed")
+    replaced = {r.name for r in user_rules} | set(config.disabled_rules)
+    ordered = (
+        [r for r in builtin if r.category in special]
+        + [r for r in user_rules if r.category in special]
+        + [r for r in user_rules if r.category not in special]
+        + [r for r in builtin if r.category not in special and r.name not in replaced]
+    )
+    for rule in user_rules:
+        _check_regexes(rule, "user rules")
+    flags = base.get("flags", {})
+    if FALLBACK not in order:
+        order.append(FALLBACK)
+        meanings[FALLBACK] = "anything no rule matched"
+    return RuleSet(
+        categories=tuple(order),
+        special=frozenset(special),
+        meanings=meanings,
+        rules=tuple(ordered),
+        airport_location=tuple(flags.get("airport_location", ())),
+        airport_mcc=tuple(int(m) for m in flags.get("airport_mcc", ())),
+    )
+
+
+def _any_regex(patterns: tuple[str, ...]) -> str:
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns)
+
+
+def rule_expr(rule: Rule) -> pl.Expr:
+    """True where every criterion of the rule holds (nulls never match)."""
+    conds: list[pl.Expr] = []
+    if rule.counterparty:
+        conds.append(pl.col("counterparty_name").str.contains(_any_regex(rule.counterparty)))
+    if rule.iban:
+        wanted = [i.replace(" ", "").upper() for i in rule.iban]
+        iban = pl.col("counterparty_iban").str.replace_all(" ", "", literal=True)
+        conds.append(iban.str.to_uppercase().is_in(wanted))
+    if rule.mcc or rule.mcc_range:
+        mcc = pl.col("mcc").is_in(list(rule.mcc))
+        for low, high in rule.mcc_range:
+            mcc = mcc | pl.col("mcc").is_between(low, high)
+        conds.append(mcc)
+    if rule.method:
+        conds.append(pl.col("method").is_in(list(rule.method)))
+    if rule.description:
+        words = "|".join(re.escape(w) for w in rule.description)
+        conds.append(pl.col("description").str.contains(rf"(?i)\b(?:{words})\b"))
+    if rule.direction != "any":
+        conds.append(pl.col("credit") if rule.direction == "in" else ~pl.col("credit"))
+    return pl.all_horizontal(c.fill_null(False) for c in conds)
+
+
+def category_expr(ruleset: RuleSet) -> pl.Expr:
+    """The first matching rule's category, `other` when none matches."""
+    chain: Any = pl
+    for rule in ruleset.rules:
+        chain = chain.when(rule_expr(rule)).then(pl.lit(rule.category))
+    fallback = pl.lit(FALLBACK)
+    expr = chain.otherwise(fallback) if ruleset.rules else fallback
+    return expr.cast(ruleset.dtype)
+
+
+def rule_name_expr(ruleset: RuleSet) -> pl.Expr:
+    """The name of the first matching rule (null when none): for explaining a category."""
+    chain: Any = pl
+    for rule in ruleset.rules:
+        chain = chain.when(rule_expr(rule)).then(pl.lit(rule.name))
+    return chain.otherwise(pl.lit(None, pl.String)) if ruleset.rules else pl.lit(None, pl.String)
+
+
+def airport_expr(ruleset: RuleSet) -> pl.Expr:
+    """A payment at an airport: by location text or the airport MCC."""
+    by_place = pl.col("location").str.contains(_any_regex(ruleset.airport_location))
+    by_mcc = pl.col("mcc").is_in(list(ruleset.airport_mcc))
+    return (by_place.fill_null(False) | by_mcc.fill_null(False)).alias("airport")
+
+
+def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
+    """Add `category` (Enum) and `airport` (bool), evaluating the rules once per distinct
+    combination of the columns they read and joining the result back by its hash."""
+    key = pl.struct(*KEY_COLUMNS, credit=pl.col("amount") > 0).hash(seed=7).alias("_rule_key")
+    keyed = transactions.with_columns(key)
+    combos = (
+        keyed.group_by("_rule_key")
+        .agg(pl.col(*KEY_COLUMNS).first(), (pl.col("amount") > 0).first().alias("credit"))
+        .select("_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset))
+    )
+    return keyed.join(combos, on="_rule_key", how="left").drop("_rule_key")
+
+
+def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
+    """Row-level category and the rule that chose it (slow path, for inspection and tests)."""
+    return transactions.with_columns(pl.col("amount").gt(0).alias("credit")).with_columns(
+        category_expr(ruleset).alias("category"),
+        rule_name_expr(ruleset).alias("rule"),
+        airport_expr(ruleset),
+    )

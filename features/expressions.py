@@ -1,0 +1,64 @@
+"""Small reusable expression builders and the feature-description type shared by all families.
+
+Every feature family declares its columns as `FeatureInfo`s built by the same functions that
+build its expressions, so the catalogue (and the docs made from it) cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature column: its name, a plain-language meaning and its window in days
+    (None for point-in-time features). `fill` is the value for a customer without any
+    transactions (None keeps null: "never happened")."""
+
+    name: str
+    meaning: str
+    window: int | None = None
+    fill: float | int | bool | None = None
+
+
+def feature_name(what: str, measure: str, window: int | None = None) -> str:
+    """`{what}_{measure}_{window}d`, e.g. `salary_amount_sum_90d`."""
+    return f"{what}_{measure}_{window}d" if window is not None else f"{what}_{measure}"
+
+
+def days_before(as_of: date, column: str | pl.Expr) -> pl.Expr:
+    """Whole days from a Date column to `as_of` (1 = the day before `as_of`)."""
+    col = pl.col(column) if isinstance(column, str) else column
+    return (pl.lit(as_of, pl.Date) - col).dt.total_days().cast(pl.Int32)
+
+
+def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
+    """Index of the smallest window holding an event `age_days` old (len(windows) if none):
+    a row counts in window j exactly when its bucket is <= j, so nested windows share one
+    aggregation."""
+    expr: pl.Expr | pl.When | pl.Then = pl
+    for j, w in enumerate(windows):
+        expr = expr.when(age_days < w).then(pl.lit(j, pl.UInt8))  # type: ignore[union-attr]
+    return expr.otherwise(pl.lit(len(windows), pl.UInt8))  # type: ignore[union-attr]
+
+
+def in_window(j: int) -> pl.Expr:
+    """Rows of the bucketed aggregate that fall in window number j."""
+    return pl.col("bucket") <= j
+
+
+def full_years(birth: pl.Expr, as_of: date) -> pl.Expr:
+    """Completed years between a Date column and `as_of` (age on that day)."""
+    years = pl.lit(as_of.year) - birth.dt.year()
+    before_birthday = (birth.dt.month() > as_of.month) | (
+        (birth.dt.month() == as_of.month) & (birth.dt.day() > as_of.day)
+    )
+    return (years - before_birthday.cast(pl.Int32)).cast(pl.Int32)
+
+
+def midnight(as_of: date) -> datetime:
+    """The first moment of `as_of`: rows booked before it are in the past."""
+    return datetime.combine(as_of, time())

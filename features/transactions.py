@@ -1,0 +1,216 @@
+"""Transaction features: flows, per-category counts and sums, airport/abroad flags, recency.
+
+Two stages keep this fast: one group-by of the narrow categorised rows by (customer, category,
+direction, flags, window bucket), then small per-customer aggregates and a pivot of the
+customer x category table to columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import polars as pl
+
+from features.categories import RuleSet, categorise
+from features.config import FeatureConfig
+from features.expressions import (
+    FeatureInfo,
+    days_before,
+    feature_name,
+    in_window,
+    midnight,
+    window_bucket,
+)
+
+log = logging.getLogger(__name__)
+
+NARROW_COLUMNS = ("customer_id", "day", "amount", "category", "airport", "abroad")
+FLAGS = {"airport": "payments at an airport", "abroad": "payments abroad (country not home)"}
+
+
+def categorised(transactions: pl.LazyFrame, ruleset: RuleSet, before: date) -> pl.LazyFrame:
+    """Rows booked before `before`, with category, airport flag and booking day."""
+    rows = transactions.filter(pl.col("booked_at") < midnight(before))
+    return categorise(rows, ruleset).with_columns(pl.col("booked_at").dt.date().alias("day"))
+
+
+def is_special(ruleset: RuleSet) -> pl.Expr:
+    return pl.col("category").is_in(sorted(ruleset.special))
+
+
+def narrow(
+    transactions: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig, before: date
+) -> pl.LazyFrame:
+    """The rows features are made from: special-category rows dropped first, narrow columns."""
+    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
+    return (
+        categorised(transactions, ruleset, before)
+        .filter(~is_special(ruleset))
+        .with_columns(abroad.alias("abroad"))
+        .select(NARROW_COLUMNS)
+    )
+
+
+def bucketed(rows: pl.LazyFrame, as_of: date, windows: tuple[int, ...]) -> pl.LazyFrame:
+    """Rows before `as_of` grouped by customer, category, direction, flags and window bucket."""
+    age = days_before(as_of, "day")
+    return (
+        rows.filter(pl.col("day") < as_of)
+        .with_columns(
+            window_bucket(age, windows).alias("bucket"), (pl.col("amount") > 0).alias("credit")
+        )
+        .group_by("customer_id", "category", "credit", "airport", "abroad", "bucket")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n"),
+            pl.col("amount").sum().alias("s"),
+            pl.col("amount").max().alias("mx"),
+            pl.col("day").min().alias("first"),
+            pl.col("day").max().alias("last"),
+        )
+    )
+
+
+def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
+    """Totals per window over the bucketed frame: in/out counts and sums, net, largest inflow."""
+    out: list[tuple[FeatureInfo, pl.Expr]] = []
+    credit, debit = pl.col("credit"), ~pl.col("credit")
+    for j, w in enumerate(config.windows):
+        win = in_window(j)
+        specs = [
+            (
+                "inflow",
+                "txn_count",
+                "number of incoming payments",
+                pl.col("n").filter(win & credit).sum(),
+                0,
+            ),
+            ("inflow", "amount_sum", "EUR received", pl.col("s").filter(win & credit).sum(), 0.0),
+            (
+                "outflow",
+                "txn_count",
+                "number of outgoing payments",
+                pl.col("n").filter(win & debit).sum(),
+                0,
+            ),
+            (
+                "outflow",
+                "amount_sum",
+                "EUR paid out (positive)",
+                -pl.col("s").filter(win & debit).sum(),
+                0.0,
+            ),
+            (
+                "net_flow",
+                "amount_sum",
+                "EUR received minus paid",
+                pl.col("s").filter(win).sum(),
+                0.0,
+            ),
+            (
+                "inflow",
+                "amount_max",
+                "largest single incoming payment, EUR",
+                pl.col("mx").filter(win & credit).max(),
+                None,
+            ),
+        ]
+        for what, measure, meaning, expr, fill in specs:
+            name = feature_name(what, measure, w)
+            out.append(
+                (FeatureInfo(name, f"{meaning} in the last {w} days", w, fill), expr.alias(name))
+            )
+        for flag, meaning in FLAGS.items():
+            sel = win & pl.col(flag)
+            for measure, expr, fill in (
+                ("txn_count", pl.col("n").filter(sel).sum(), 0),
+                ("amount_sum", pl.col("s").filter(sel).sum(), 0.0),
+            ):
+                name = feature_name(flag, measure, w)
+                label = "number of" if measure == "txn_count" else "net EUR of"
+                info = FeatureInfo(name, f"{label} {meaning} in the last {w} days", w, fill)
+                out.append((info, expr.alias(name)))
+    return out
+
+
+def category_infos(ruleset: RuleSet, config: FeatureConfig) -> list[FeatureInfo]:
+    """Count and signed sum per window of every non-special category."""
+    infos = []
+    for c in ruleset.feature_categories:
+        meaning = ruleset.meanings[c]
+        for w in config.windows:
+            infos.append(
+                FeatureInfo(
+                    feature_name(c, "txn_count", w),
+                    f"number of payments: {meaning}, last {w} days",
+                    w,
+                    0,
+                )
+            )
+            infos.append(
+                FeatureInfo(
+                    feature_name(c, "amount_sum", w),
+                    f"signed EUR sum (in > 0, out < 0): {meaning}, last {w} days",
+                    w,
+                    0.0,
+                )
+            )
+    return infos
+
+
+def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
+    """The customer x category x window table, pivoted to one column per feature."""
+    per_window = [
+        agg.filter(in_window(j))
+        .group_by("customer_id", "category")
+        .agg(pl.col("n").sum(), pl.col("s").sum())
+        .with_columns(pl.lit(f"_{w}d").alias("suffix"))
+        for j, w in enumerate(config.windows)
+    ]
+    long = pl.concat(per_window).filter(~pl.col("category").is_in(sorted(ruleset.special)))
+    cat = pl.col("category").cast(pl.String)
+    frames = []
+    for measure, value in (("txn_count", "n"), ("amount_sum", "s")):
+        names = [
+            feature_name(c, measure, w) for c in ruleset.feature_categories for w in config.windows
+        ]
+        keyed = long.select(
+            "customer_id",
+            pl.concat_str(cat, pl.lit(f"_{measure}"), pl.col("suffix")).alias("key"),
+            pl.col(value),
+        )
+        frames.append(keyed.pivot(on="key", on_columns=names, index="customer_id", values=value))
+    return frames[0].join(frames[1], on="customer_id", how="full", coalesce=True)
+
+
+def recency_features(
+    ruleset: RuleSet, config: FeatureConfig, as_of: date
+) -> list[tuple[FeatureInfo, pl.Expr]]:
+    """Days since the last (or first) event of key kinds, over the bucketed frame; null when
+    it never happened before `as_of`."""
+    specs: list[tuple[str, str, pl.Expr]] = [("last_txn", "any payment", pl.lit(True))]
+    for c in config.recency_categories:
+        if c in ruleset.feature_categories:
+            specs.append((f"last_{c}", ruleset.meanings[c], pl.col("category") == c))
+    for flag, meaning in FLAGS.items():
+        specs.append((f"last_{flag}", meaning, pl.col(flag)))
+        specs.append((f"first_{flag}", f"{meaning} (first ever)", pl.col(flag)))
+    if "child_benefit" in ruleset.feature_categories:
+        specs.append(
+            (
+                "first_child_benefit",
+                "child benefit (first ever)",
+                pl.col("category") == "child_benefit",
+            )
+        )
+    out = []
+    for what, meaning, sel in specs:
+        edge = (
+            pl.col("first").filter(sel).min()
+            if what.startswith("first")
+            else pl.col("last").filter(sel).max()
+        )
+        name = f"days_since_{what}"
+        info = FeatureInfo(name, f"days since {what.split('_')[0]}: {meaning}; null if never")
+        out.append((info, days_before(as_of, edge).alias(name)))
+    return out

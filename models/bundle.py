@@ -1,0 +1,117 @@
+"""What a trained model is: estimator + calibrator + the exact feature list, saved with joblib.
+
+The bundle refuses a feature frame whose columns do not match the feature list it was trained
+on (by name, not by position), so a model can never silently score the wrong columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import polars as pl
+
+from features.errors import PropensityError
+from models.calibration import ScoreCalibrator
+from models.estimator import PropensityEstimator
+
+BUNDLE_FORMAT = 1
+_LIBRARIES = ("lightgbm", "scikit-learn", "polars", "numpy", "joblib")
+
+
+class FeatureMismatchError(PropensityError):
+    """The feature frame does not have the columns the model was trained on."""
+
+
+def schema_hash(feature_names: list[str]) -> str:
+    """A short fingerprint of the ordered feature list (changes when any name or order does)."""
+    return hashlib.sha256("\n".join(feature_names).encode()).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the model's output, recorded for reproducibility."""
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        out[name] = _dist_version(name)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A calibrated propensity model for one product."""
+
+    product: str
+    feature_names: list[str]
+    estimator: PropensityEstimator
+    calibrator: ScoreCalibrator
+    schema_hash: str
+    library_versions: dict[str, str] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    format: int = BUNDLE_FORMAT
+
+    def with_version(self, version: str | None) -> ModelBundle:
+        """A copy carrying the registry version it was loaded as."""
+        return replace(self, version=version)
+
+    def matrix(self, features: pl.DataFrame) -> np.ndarray:
+        """The model's input matrix, columns selected by name; nulls become NaN."""
+        have = features.schema
+        missing = [c for c in self.feature_names if c not in have]
+        if missing:
+            extra = [c for c in have if c not in self.feature_names and c not in _ID_COLUMNS]
+            raise FeatureMismatchError(
+                f"model for product {self.product!r} cannot score this frame: "
+                f"{len(missing)} feature column(s) missing, e.g. {missing[:5]}"
+                + (f"; unexpected columns, e.g. {extra[:5]}" if extra else "")
+            )
+        bad = [c for c in self.feature_names if not _numeric(have[c])]
+        if bad:
+            raise FeatureMismatchError(
+                f"model for product {self.product!r}: feature column(s) {bad[:5]} are not "
+                f"numeric (e.g. {bad[0]} is {have[bad[0]]})"
+            )
+        cols = [pl.col(c).cast(pl.Float64) for c in self.feature_names]
+        return features.select(cols).to_numpy().astype(np.float64, copy=False)
+
+    def raw_proba(self, features: pl.DataFrame) -> np.ndarray:
+        """Uncalibrated LightGBM probability, shape (n,)."""
+        return self.estimator.predict_proba(self.matrix(features))[:, 1]
+
+    def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
+        """Calibrated probability of opening the product within the horizon, shape (n,)."""
+        if features.height == 0:
+            self.matrix(features)
+            return np.empty(0, dtype=np.float64)
+        return self.calibrator.predict(self.raw_proba(features))
+
+    def contributions(self, features: pl.DataFrame) -> np.ndarray:
+        """LightGBM `pred_contrib` (log-odds), shape (n, n_features + 1); last column = bias."""
+        return self.estimator.contributions(self.matrix(features))
+
+    def save(self, path: Path) -> Path:
+        """Write the bundle with joblib; returns the path."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path, compress=3)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> ModelBundle:
+        """Read a bundle written by `save` (trusted files only: joblib unpickles)."""
+        obj = joblib.load(path)
+        if not isinstance(obj, ModelBundle):
+            raise PropensityError(f"{path} does not hold a ModelBundle (found {type(obj)})")
+        return obj
+
+
+_ID_COLUMNS = ("customer_id", "as_of")
+
+
+def _numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null

@@ -1,0 +1,103 @@
+"""LightGBM propensity classifier with scikit-learn's estimator contract.
+
+A thin wrapper so the hyperparameters (including early stopping and the thread count) live
+in one cloneable object: `__init__` stores them unchanged, `fit` validates and learns, learned
+attributes end in `_`. No resampling or class weights: the raw scores stay probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
+
+
+class PropensityEstimator(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted trees for P(open product within the horizon).
+
+    Early stopping watches the binary log-loss on `eval_set` (the validation snapshot); without
+    an eval set all `n_estimators` trees are kept.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 100,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 50,
+        n_jobs: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _lgbm(self) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(
+            objective="binary",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1.0 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+            verbose=-1,
+        )
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> PropensityEstimator:
+        """Fit on a float matrix (NaN = missing) and 0/1 labels; early-stop on `eval_set`."""
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y).astype(np.int64)
+        if X.ndim != 2 or len(X) != len(y):
+            raise ValueError(f"X must be 2-D with one row per label, got {X.shape} and {y.shape}")
+        if set(np.unique(y)) != {0, 1}:
+            raise ValueError("y must contain both classes 0 and 1")
+        model = self._lgbm()
+        kwargs: dict = {}
+        if eval_set is not None:
+            kwargs["eval_X"] = (np.asarray(eval_set[0], dtype=np.float64),)
+            kwargs["eval_y"] = (np.asarray(eval_set[1]).astype(np.int64),)
+            kwargs["eval_metric"] = "binary_logloss"
+            kwargs["callbacks"] = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        model.fit(X, y, **kwargs)
+        self.model_ = model
+        self.classes_ = model.classes_
+        self.n_features_in_ = X.shape[1]
+        self.best_iteration_ = int(model.best_iteration_ or model.n_estimators)
+        log.debug("fitted %d trees", self.best_iteration_)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated class probabilities, shape (n, 2)."""
+        check_is_fitted(self, "model_")
+        return self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature log-odds contributions (TreeSHAP); last column is the bias."""
+        check_is_fitted(self, "model_")
+        return np.asarray(self.model_.predict(np.asarray(X, dtype=np.float64), pred_contrib=True))

@@ -1,0 +1,69 @@
+"""Arbitration (one offer per customer per run), channel capacity and the control group.
+
+Each customer proposes its best remaining (campaign, channel) by expected value; each
+(campaign, channel) keeps its `capacity` best proposers (by expected value, then customer_id)
+and rejects the rest, who drop that option and propose again. This is deferred acceptance:
+it ends when nobody is rejected, uses only joins and sorts, and gives the same result for the
+same input. The control group is drawn from the winners, so treated and control customers
+come from the same ranked population (a control customer keeps its capacity slot).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+OPTION_KEY = ["customer_id", "campaign_id", "channel"]
+_HASH_SEED = 0x5EED
+
+
+def _best_per_customer(options: pl.LazyFrame) -> pl.LazyFrame:
+    """Each customer's best option: highest expected value, then channel preference, then id."""
+    return options.sort(
+        ["customer_id", "expected_value", "preference", "campaign_id", "channel"],
+        descending=[False, True, False, False, False],
+    ).unique("customer_id", keep="first", maintain_order=True)
+
+
+def _within_capacity(proposals: pl.LazyFrame, capacity: pl.LazyFrame) -> pl.LazyFrame:
+    """Proposals with `accepted`: rank within (campaign, channel) at most its capacity."""
+    ranked = proposals.sort(
+        ["campaign_id", "channel", "expected_value", "customer_id"],
+        descending=[False, False, True, False],
+    ).with_columns(_rank=pl.int_range(1, pl.len() + 1).over("campaign_id", "channel"))
+    return ranked.join(capacity, ["campaign_id", "channel"], "left").with_columns(
+        accepted=pl.col("_rank") <= pl.col("capacity").fill_null(0)
+    )
+
+
+def arbitrate(options: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
+    """The winning option per customer who gets one (columns of `options`).
+
+    options: customer_id, campaign_id, channel, expected_value, preference (+ any others);
+    capacity: campaign_id, channel, capacity.
+    """
+    remaining = options
+    cap = capacity.lazy()
+    rounds = 0
+    while True:
+        rounds += 1
+        proposals = _within_capacity(_best_per_customer(remaining.lazy()), cap).collect()
+        rejected = proposals.filter(~pl.col("accepted")).select(OPTION_KEY)
+        if rejected.is_empty():
+            break
+        remaining = remaining.join(rejected, OPTION_KEY, "anti")
+    log.info("arbitration settled after %d round(s)", rounds)
+    return proposals.drop("_rank", "capacity", "accepted").sort("customer_id")
+
+
+def control_draw(customer: pl.Expr, campaign: pl.Expr) -> pl.Expr:
+    """A deterministic number in [0, 1) per (customer, campaign): the control-group draw.
+
+    Uses polars' seeded hash, stable for a given polars version; the assignment actually
+    made is stored in the ledger, so audits never depend on recomputing it.
+    """
+    key = pl.concat_str(customer, pl.lit("\x1f"), campaign)
+    return (key.hash(_HASH_SEED) // (1 << 11)).cast(pl.Float64) / float(1 << 53)

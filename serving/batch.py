@@ -1,0 +1,236 @@
+"""One selection run, in order: consent, eligibility, contact policy, channels, arbitration,
+control group, reasons, then the ledger (one locked transaction) and the channel files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from features.schemas import Tables
+from serving import ledger as lg
+from serving.config import Campaign, ServingConfig, config_hash
+from serving.consent import consent_gate
+from serving.contact_policy import HISTORY_SCHEMA
+from serving.decide import Decision, Inputs, decide
+from serving.eligibility import customer_facts, distress_frame, held_products
+from serving.ledger_io import insert_frame, merge_imported, read_history
+from serving.outputs import (
+    GATE_ORDER,
+    RunSummary,
+    channel_frames,
+    count_outcomes,
+    publish,
+    write_staged,
+)
+from serving.scoring import REASONS_SCHEMA, Explainer
+
+log = logging.getLogger(__name__)
+
+
+def _inputs(
+    tables: Tables,
+    scores: pl.DataFrame,
+    campaigns: list[Campaign],
+    config: ServingConfig,
+    as_of: date,
+    distress: pl.LazyFrame | None,
+) -> tuple[Inputs, dict[str, int]]:
+    """Frames that do not depend on the ledger, computed before the lock is taken."""
+    gate = consent_gate(tables)
+    kept = scores.join(gate.consenting, "customer_id", "semi")
+    dropped = (
+        scores.select("customer_id").unique().height - kept.select("customer_id").unique().height
+    )
+    if dropped:
+        log.warning(
+            "dropped scores of %d customer(s) without consent (objected or no row)", dropped
+        )
+    if distress is None:
+        needs = any(s.credit for s in config.products if s.name in {c.product for c in campaigns})
+        distress = distress_frame(gate.tables, as_of, config) if needs else None
+    if distress is None:
+        distress = pl.LazyFrame(schema={"customer_id": pl.String(), "in_distress": pl.Boolean()})
+    inputs = Inputs(
+        scores=kept.lazy(),
+        facts=customer_facts(gate.tables, as_of, config).collect().lazy(),
+        held=held_products(gate.tables, as_of).collect().lazy(),
+        distress=distress.collect().lazy(),
+        consents=gate.tables.consents.collect().lazy(),
+        history=pl.LazyFrame(schema=HISTORY_SCHEMA),
+    )
+    gates = {
+        "objected": gate.objected,
+        "no_consent_row": gate.no_consent_row,
+        "scores_without_consent": dropped,
+    }
+    return inputs, gates
+
+
+def _lookback(config: ServingConfig) -> int:
+    p = config.policy
+    return max(
+        p.contacts_window_days,
+        p.phone_window_days,
+        p.product_cooldown_days,
+        p.decline_cooldown_days,
+    )
+
+
+def _with_reasons(decision: Decision, explain: Explainer | None) -> pl.DataFrame:
+    """Decisions with a `reasons` list for selected and control rows (only those explained)."""
+    out = decision.decisions
+    chosen = out.filter(pl.col("outcome").is_in(["selected", "control"])).select(
+        "customer_id", "product"
+    )
+    reasons = (
+        explain(chosen)
+        if explain is not None and chosen.height
+        else pl.DataFrame(schema=REASONS_SCHEMA)
+    )
+    return out.join(reasons, ["customer_id", "product"], "left").sort("customer_id", "campaign_id")
+
+
+def _log_gates(gates: dict[str, int], counts: pl.DataFrame) -> None:
+    for gate, n in gates.items():
+        log.info("gate %-24s removed %d", gate, n)
+    per_reason = dict(counts.group_by("reason").agg(pl.col("n").sum()).iter_rows())
+    for reason in GATE_ORDER:
+        if reason in per_reason:
+            log.info("gate %-24s %d (customer, campaign) pair(s)", reason, per_reason[reason])
+
+
+def _write_run(
+    conn: sa.Connection, summary: RunSummary, decisions: pl.DataFrame, as_of: date
+) -> None:
+    """The run row, its decisions and its contacts (selected only), in bulk."""
+    run = pl.DataFrame(
+        {
+            "run_id": [summary.run_id],
+            "created_at": [datetime.now()],
+            "as_of": [as_of],
+            "config_hash": [summary.config_hash],
+            "model_versions": [json.dumps(summary.model_versions)],
+            "status": ["complete"],
+            "summary": [json.dumps(summary.to_json())],
+        }
+    )
+    insert_frame(conn, lg.runs, run)
+    rows = decisions.with_columns(
+        run_id=pl.lit(summary.run_id), reasons=pl.col("reasons").list.join("\n")
+    )
+    insert_frame(conn, lg.decisions, rows.select([c.name for c in lg.decisions.columns]))
+    contacted = rows.filter(pl.col("outcome") == "selected").select(
+        "customer_id",
+        "product",
+        "channel",
+        "campaign_id",
+        "run_id",
+        contacted_at=pl.lit(datetime.combine(as_of, datetime.min.time())),
+        source=pl.lit("run"),
+    )
+    insert_frame(conn, lg.contacts, contacted)
+
+
+def _summary(
+    decisions: pl.DataFrame,
+    below: pl.DataFrame,
+    gates: dict[str, int],
+    scores: pl.DataFrame,
+    run_id: str,
+    as_of: date,
+    dry_run: bool,
+    digest: str,
+) -> RunSummary:
+    versions = dict(
+        scores.select("product", "model_version").unique("product").sort("product").iter_rows()
+    )
+    gates = {**gates, **{f"below_threshold:{c}": int(n) for c, n in below.iter_rows()}}
+    return RunSummary(run_id, as_of, dry_run, digest, versions, gates, count_outcomes(decisions))
+
+
+def _dry_history(
+    engine: sa.Engine, imported: pl.DataFrame, as_of: date, lookback: int
+) -> pl.DataFrame:
+    """History for a dry run: the ledger (read only, if it exists) plus unmerged imports."""
+    hist = pl.DataFrame(schema=HISTORY_SCHEMA)
+    if lg.has_ledger(engine):
+        with engine.connect() as conn:
+            hist = read_history(conn, as_of, lookback)
+    # imported rows already merged are in `hist`; counting them twice could only over-suppress,
+    # so drop exact duplicates of (customer, product, channel, time, outcome)
+    return pl.concat([hist, imported.select(list(HISTORY_SCHEMA))]).unique(maintain_order=True)
+
+
+def run_selection(
+    tables: Tables,
+    scores: pl.DataFrame,
+    campaigns: list[Campaign],
+    config: ServingConfig,
+    *,
+    as_of: date,
+    run_id: str,
+    out_dir: Path,
+    ledger_url: str | None = None,
+    work_dir: Path = Path("work"),
+    replace: bool = False,
+    dry_run: bool = False,
+    explain: Explainer | None = None,
+    distress: pl.LazyFrame | None = None,
+) -> RunSummary:
+    """Select the customers to contact in one run and record every decision in the ledger.
+
+    Reads history, decides and writes inside one transaction holding the ledger lock; the
+    channel files appear only after it committed. `dry_run` writes nothing.
+    """
+    active = [c for c in campaigns if c.active_on(as_of)]
+    log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
+    inputs, gates = _inputs(tables, scores, active, config, as_of, distress)
+    imported = tables.contacts.collect()
+    digest = config_hash(config, active)
+    url = lg.ledger_url(ledger_url or config.ledger_url, work_dir)
+    engine = lg.make_engine(url)
+    try:
+        if dry_run:
+            history = _dry_history(engine, imported, as_of, _lookback(config))
+            decision = decide(_replace_history(inputs, history), active, config, as_of)
+            decisions = _with_reasons(decision, explain)
+            summary = _summary(
+                decisions, decision.below_threshold, gates, scores, run_id, as_of, True, digest
+            )
+            _log_gates(summary.gates, summary.counts)
+            return summary
+        with lg.locked(engine) as conn:
+            if lg.run_exists(conn, run_id):
+                if not replace:
+                    raise lg.RunExistsError(
+                        f"run {run_id!r} is already in the ledger (use --replace)"
+                    )
+                lg.delete_run(conn, run_id)
+            merge_imported(conn, imported)
+            history = read_history(conn, as_of, _lookback(config))
+            decision = decide(_replace_history(inputs, history), active, config, as_of)
+            decisions = _with_reasons(decision, explain)
+            summary = _summary(
+                decisions, decision.below_threshold, gates, scores, run_id, as_of, False, digest
+            )
+            _log_gates(summary.gates, summary.counts)
+            staging = write_staged(
+                channel_frames(decisions.filter(pl.col("outcome") == "selected")), summary, out_dir
+            )
+            _write_run(conn, summary, decisions, as_of)
+        publish(staging, out_dir, run_id)
+        return summary
+    finally:
+        engine.dispose()
+
+
+def _replace_history(inputs: Inputs, history: pl.DataFrame) -> Inputs:
+    return Inputs(
+        inputs.scores, inputs.facts, inputs.held, inputs.distress, inputs.consents, history.lazy()
+    )

@@ -1,0 +1,249 @@
+"""The decision for one run, as pure polars: who is targeted, which gate stops whom, who wins.
+
+Order of the gates (each candidate gets the first reason that applies): minor,
+holds_product, distress, no_child_benefit, cooldown_decline, cooldown_product, cap_30d,
+channel_refused / cap_phone_90d, then arbitration (lost_arbitration, capacity) and the
+control draw (control, selected). Objectors never get here: they have no scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from models.products import resolve_products
+from serving.arbitration import arbitrate, control_draw
+from serving.config import Campaign, ServingConfig
+from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
+
+log = logging.getLogger(__name__)
+
+DECISION_SCHEMA = {
+    "customer_id": pl.String(),
+    "campaign_id": pl.String(),
+    "product": pl.String(),
+    "channel": pl.String(),
+    "outcome": pl.String(),
+    "reason": pl.String(),
+    "propensity": pl.Float64(),
+    "expected_value": pl.Float64(),
+    "model_version": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a decision needs, as frames (see `serving.batch` for how they are built)."""
+
+    scores: pl.LazyFrame  # customer_id, product, propensity, model_version
+    facts: pl.LazyFrame  # customer_id, age, is_current, child_benefit
+    held: pl.LazyFrame  # customer_id, product, holds
+    distress: pl.LazyFrame  # customer_id, in_distress
+    consents: pl.LazyFrame  # the consents table
+    history: pl.LazyFrame  # customer_id, product, channel, contacted_at, outcome
+
+
+@dataclass(frozen=True)
+class Decision:
+    decisions: pl.DataFrame  # DECISION_SCHEMA, one row per targeted (customer, campaign)
+    below_threshold: pl.DataFrame  # campaign_id, n
+
+
+def campaign_frames(
+    campaigns: list[Campaign], config: ServingConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per campaign (with product rules) and one per (campaign, channel)."""
+    specs = {s.name: s for s in resolve_products(config.products, [c.product for c in campaigns])}
+    camp = pl.DataFrame(
+        {
+            "campaign_id": [c.id for c in campaigns],
+            "product": [c.product for c in campaigns],
+            "min_propensity": [c.min_propensity for c in campaigns],
+            "value": [c.value for c in campaigns],
+            "control_share": [c.control_share for c in campaigns],
+            "min_age": [max(config.adult_age, specs[c.product].min_age) for c in campaigns],
+            "credit": [specs[c.product].credit for c in campaigns],
+            "needs_child_benefit": [specs[c.product].requires_child_benefit for c in campaigns],
+        },
+        schema_overrides={"min_age": pl.Int32()},
+    )
+    rows = [
+        (c.id, ch, i, c.capacity[ch], config.factor(ch))
+        for c in campaigns
+        for i, ch in enumerate(c.channels)
+    ]
+    chan = pl.DataFrame(
+        rows,
+        schema={
+            "campaign_id": pl.String(),
+            "channel": pl.String(),
+            "preference": pl.Int32(),
+            "capacity": pl.Int64(),
+            "factor": pl.Float64(),
+        },
+        orient="row",
+    )
+    return camp, chan
+
+
+def _gate_reason(config: ServingConfig) -> pl.Expr:
+    """Eligibility then contact policy: the first rule a candidate breaks, else null."""
+    return (
+        pl.when(pl.col("age").fill_null(0) < pl.col("min_age"))
+        .then(pl.lit("minor"))
+        .when(pl.col("holds").fill_null(False))
+        .then(pl.lit("holds_product"))
+        .when(pl.col("credit") & pl.col("in_distress").fill_null(False))
+        .then(pl.lit("distress"))
+        .when(pl.col("needs_child_benefit") & ~pl.col("child_benefit").fill_null(False))
+        .then(pl.lit("no_child_benefit"))
+        .otherwise(policy_reason(config.policy))
+    )
+
+
+def _candidates(
+    inp: Inputs, camp: pl.DataFrame, config: ServingConfig, as_of: date
+) -> pl.LazyFrame:
+    """Targeted (customer, campaign) pairs with every fact joined and the gate reason."""
+    targeted = inp.scores.join(camp.lazy(), "product").filter(
+        pl.col("propensity") >= pl.col("min_propensity")
+    )
+    return (
+        targeted.join(inp.facts, "customer_id", "left")
+        .join(inp.held, ["customer_id", "product"], "left")
+        .join(inp.distress, "customer_id", "left")
+        .join(customer_stats(inp.history, as_of, config.policy), "customer_id", "left")
+        .join(product_stats(inp.history, as_of, config.policy), ["customer_id", "product"], "left")
+        .with_columns(reason=_gate_reason(config))
+    )
+
+
+def _options(
+    passing: pl.LazyFrame, chan: pl.DataFrame, inp: Inputs, config: ServingConfig
+) -> pl.LazyFrame:
+    """Every (candidate, channel) with its status: ok, refused, phone_cap or no_capacity."""
+    consent = inp.consents.select(
+        "customer_id", *[pl.col(c).alias(f"ok_{c}") for c in ("email", "sms", "post", "phone")]
+    )
+    permitted = (
+        pl.when(pl.col("channel") == "email")
+        .then(pl.col("ok_email"))
+        .when(pl.col("channel") == "sms")
+        .then(pl.col("ok_sms"))
+        .when(pl.col("channel") == "post")
+        .then(pl.col("ok_post"))
+        .when(pl.col("channel") == "phone")
+        .then(pl.col("ok_phone") & pl.col("is_current"))
+        .otherwise(pl.lit(False))
+        .fill_null(False)
+    )
+    status = (
+        pl.when(~permitted | (pl.col("age").fill_null(0) < config.adult_age))
+        .then(pl.lit("refused"))
+        .when((pl.col("channel") == "phone") & phone_blocked(config.policy))
+        .then(pl.lit("phone_cap"))
+        .when(pl.col("capacity") <= 0)
+        .then(pl.lit("no_capacity"))
+        .otherwise(pl.lit("ok"))
+    )
+    return (
+        passing.join(chan.lazy(), "campaign_id")
+        .join(consent, "customer_id", "left")
+        .with_columns(
+            status=status, expected_value=pl.col("propensity") * pl.col("value") * pl.col("factor")
+        )
+    )
+
+
+def _no_channel_reason() -> pl.Expr:
+    """Why a candidate had no usable channel (aggregated over its channels)."""
+    return (
+        pl.when((pl.col("status") == "phone_cap").any())
+        .then(pl.lit("cap_phone_90d"))
+        .when((pl.col("status") == "no_capacity").any())
+        .then(pl.lit("capacity"))
+        .otherwise(pl.lit("channel_refused"))
+    )
+
+
+def _finish(
+    frame: pl.LazyFrame, outcome: pl.Expr, reason: pl.Expr, channel: pl.Expr
+) -> pl.LazyFrame:
+    return frame.with_columns(outcome=outcome, reason=reason, channel=channel).select(
+        [pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()]
+    )
+
+
+def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of: date) -> Decision:
+    """Decide one run: every targeted (customer, campaign) with its outcome and reason."""
+    camp, chan = campaign_frames(campaigns, config)
+    below = (
+        inp.scores.join(camp.lazy(), "product")
+        .filter(pl.col("propensity") < pl.col("min_propensity"))
+        .group_by("campaign_id")
+        .agg(n=pl.len())
+        .sort("campaign_id")
+        .collect()
+    )
+    cand = _candidates(inp, camp, config, as_of).collect()
+    gated = cand.filter(pl.col("reason").is_not_null())
+    options = _options(cand.filter(pl.col("reason").is_null()).lazy(), chan, inp, config).collect()
+    usable = options.filter(pl.col("status") == "ok")
+    no_channel = (
+        options.join(
+            usable.select("customer_id", "campaign_id").unique(),
+            ["customer_id", "campaign_id"],
+            "anti",
+        )
+        .group_by("customer_id", "campaign_id")
+        .agg(reason=_no_channel_reason())
+    )
+    refused = cand.drop("reason").join(no_channel, ["customer_id", "campaign_id"])
+    capacity = chan.select("campaign_id", "channel", "capacity")
+    winners = arbitrate(
+        usable.select("customer_id", "campaign_id", "channel", "expected_value", "preference"),
+        capacity,
+    )
+    won = winners.select("customer_id", "campaign_id", "channel", "expected_value")
+    best_ev = usable.group_by("customer_id", "campaign_id").agg(pl.col("expected_value").max())
+    losers = (
+        cand.join(best_ev, ["customer_id", "campaign_id"])
+        .join(won.select("customer_id", "campaign_id"), ["customer_id", "campaign_id"], "anti")
+        .join(won.select("customer_id", got=pl.lit(True)), "customer_id", "left")
+    )
+    chosen = cand.join(won, ["customer_id", "campaign_id"])
+    in_control = control_draw(pl.col("customer_id"), pl.col("campaign_id")) < pl.col(
+        "control_share"
+    )
+    null_str = pl.lit(None, pl.String())
+    parts = [
+        _finish(
+            gated.lazy().with_columns(expected_value=pl.lit(None, pl.Float64())),
+            pl.lit("suppressed"),
+            pl.col("reason"),
+            null_str,
+        ),
+        _finish(
+            refused.lazy().with_columns(expected_value=pl.lit(None, pl.Float64())),
+            pl.lit("suppressed"),
+            pl.col("reason"),
+            null_str,
+        ),
+        _finish(
+            losers.lazy(),
+            pl.lit("suppressed"),
+            pl.when(pl.col("got")).then(pl.lit("lost_arbitration")).otherwise(pl.lit("capacity")),
+            null_str,
+        ),
+        _finish(
+            chosen.lazy(),
+            pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected")),
+            pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected")),
+            pl.col("channel"),
+        ),
+    ]
+    decisions = pl.concat(parts).sort("customer_id", "campaign_id").collect()
+    return Decision(decisions, below)

@@ -1,0 +1,93 @@
+"""Who may be offered what: age, products held, responsible lending, child benefit.
+
+Per-customer facts are computed once as of the run date; the gate itself is one `pl.when`
+chain in `serving.decide` so every candidate gets exactly one, first-failing reason code.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from features.schemas import Tables
+from serving.config import ServingConfig
+
+
+def age_years(birth: pl.Expr, as_of: date) -> pl.Expr:
+    """Completed years at `as_of` (a birthday on the run date counts)."""
+    had_birthday = (birth.dt.month() < as_of.month) | (
+        (birth.dt.month() == as_of.month) & (birth.dt.day() <= as_of.day)
+    )
+    return (pl.lit(as_of.year) - birth.dt.year() - (~had_birthday).cast(pl.Int32)).cast(pl.Int32)
+
+
+def held_products(tables: Tables, as_of: date) -> pl.LazyFrame:
+    """(customer_id, product) open on `as_of`: opened on or before it, not closed by then."""
+    return (
+        tables.products.filter(
+            (pl.col("opened_at") <= as_of)
+            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > as_of))
+        )
+        .select("customer_id", "product")
+        .unique()
+        .with_columns(holds=pl.lit(True))
+    )
+
+
+def customer_facts(tables: Tables, as_of: date, config: ServingConfig) -> pl.LazyFrame:
+    """customer_id, age, is_current, child_benefit: the facts the gates and channel rules use.
+
+    A current customer holds a product open on `as_of` or has a transaction in the
+    `current_customer_days` days before it.
+    """
+    start = as_of - timedelta(days=config.current_customer_days)
+    before = pl.col("booked_at").dt.date() < as_of
+    recent = (
+        tables.transactions.filter(before & (pl.col("booked_at").dt.date() >= start))
+        .select("customer_id")
+        .unique()
+        .with_columns(recent_txn=pl.lit(True))
+    )
+    active = held_products(tables, as_of).select("customer_id").unique()
+    active = active.with_columns(active_product=pl.lit(True))
+    cb_start = as_of - timedelta(days=config.child_benefit_days)
+    text = pl.concat_str(
+        pl.col("counterparty_name").fill_null(""),
+        pl.col("description").fill_null(""),
+        separator=" ",
+    )
+    child_benefit = (
+        tables.transactions.filter(
+            before
+            & (pl.col("booked_at").dt.date() >= cb_start)
+            & (pl.col("amount") > 0)
+            & text.str.contains(config.child_benefit_pattern)
+        )
+        .select("customer_id")
+        .unique()
+        .with_columns(child_benefit=pl.lit(True))
+    )
+    return (
+        tables.customers.select("customer_id", age=age_years(pl.col("birth_date"), as_of))
+        .unique("customer_id")
+        .join(recent, "customer_id", "left")
+        .join(active, "customer_id", "left")
+        .join(child_benefit, "customer_id", "left")
+        .select(
+            "customer_id",
+            "age",
+            is_current=pl.col("recent_txn").fill_null(False)
+            | pl.col("active_product").fill_null(False),
+            child_benefit=pl.col("child_benefit").fill_null(False),
+        )
+    )
+
+
+def distress_frame(tables: Tables, as_of: date, config: ServingConfig) -> pl.LazyFrame:
+    """customer_id, in_distress from `features.distress` (responsible lending for credit)."""
+    from features.distress import distress_flags  # imported late: optional until it lands
+
+    return distress_flags(tables, as_of, config.distress).select(
+        "customer_id", pl.col("in_distress").fill_null(False)
+    )

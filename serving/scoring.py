@@ -1,0 +1,151 @@
+"""Scoring consenting customers with the registered models, and reasons for the chosen few.
+
+Objectors (and customers without a consent row) are removed from the tables before any
+feature is built. Reasons (LightGBM `pred_contrib` -> plain sentences) are computed only for
+the customers who need them, through an `Explainer` that `serving.batch` calls after
+selection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from features.schemas import Tables
+from models.bundle import ModelBundle
+from serving.consent import consent_gate
+
+log = logging.getLogger(__name__)
+
+SCORE_SCHEMA = {
+    "customer_id": pl.String(),
+    "product": pl.String(),
+    "propensity": pl.Float64(),
+    "model_version": pl.String(),
+}
+REASONS_SCHEMA = {
+    "customer_id": pl.String(),
+    "product": pl.String(),
+    "reasons": pl.List(pl.String()),
+}
+
+# (customer_id, product) pairs -> (customer_id, product, reasons: list of sentences)
+Explainer = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def load_bundles(
+    products: Iterable[str], alias: str = "champion", tracking_uri: str | None = None
+) -> dict[str, ModelBundle]:
+    """Each product's model by registry alias (ModelNotFoundError names the missing one)."""
+    from models.registry import load_bundle
+
+    return {p: load_bundle(p, alias=alias, tracking_uri=tracking_uri) for p in products}
+
+
+def score_features(features: pl.DataFrame, bundles: dict[str, ModelBundle]) -> pl.DataFrame:
+    """Long scores (customer_id, product, propensity, model_version), one row per product."""
+    parts = []
+    for product, bundle in bundles.items():
+        proba = bundle.predict_proba(features)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "customer_id": features["customer_id"],
+                    "product": product,
+                    "propensity": np.asarray(proba, dtype=np.float64),
+                    "model_version": bundle.version,
+                },
+                schema=SCORE_SCHEMA,
+            )
+        )
+        log.info(
+            "scored %d customer(s) for %s (model version %s)",
+            features.height,
+            product,
+            bundle.version,
+        )
+    return pl.concat(parts) if parts else pl.DataFrame(schema=SCORE_SCHEMA)
+
+
+def explain_features(
+    features: pl.DataFrame,
+    bundles: dict[str, ModelBundle],
+    pairs: pl.DataFrame,
+    as_of: date,
+    k: int = 3,
+) -> pl.DataFrame:
+    """Top-k positive contributions of each (customer, product) pair as plain sentences."""
+    from features.catalogue import reason_text
+
+    from models.explain import top_contributions
+
+    parts = []
+    for product, group in pairs.partition_by("product", as_dict=True).items():
+        rows = features.join(group.select("customer_id"), "customer_id", "semi")
+        top = top_contributions(bundles[product[0]], rows, k=max(k, 1))
+        texts = top.select("feature", "value").unique()
+        sentences = [reason_text(f, v, as_of) for f, v in texts.iter_rows()]
+        texts = texts.with_columns(text=pl.Series(sentences, dtype=pl.String()))
+        parts.append(
+            top.join(texts, ["feature", "value"], "left", nulls_equal=True)
+            .sort("customer_id", "rank")
+            .group_by("customer_id", maintain_order=True)
+            .agg(reasons=pl.col("text"))
+            .with_columns(product=pl.lit(product[0]))
+            .select(list(REASONS_SCHEMA))
+        )
+    return pl.concat(parts) if parts else pl.DataFrame(schema=REASONS_SCHEMA)
+
+
+def _features(tables: Tables, as_of: date, feature_config: object | None) -> pl.DataFrame:
+    from features.pipeline import build_features
+
+    from features.config import FeatureConfig
+
+    config = feature_config if feature_config is not None else FeatureConfig()
+    return build_features(tables, as_of, config).collect()  # type: ignore[arg-type]
+
+
+def score(
+    tables: Tables,
+    as_of: date,
+    products: Iterable[str],
+    alias: str = "champion",
+    tracking_uri: str | None = None,
+    feature_config: object | None = None,
+) -> pl.DataFrame:
+    """Score every consenting customer for each product with its model under `alias`."""
+    bundles = load_bundles(products, alias, tracking_uri)
+    gate = consent_gate(tables)
+    features = _features(gate.tables, as_of, feature_config)
+    log.info("built features for %d consenting customer(s) as of %s", features.height, as_of)
+    return score_features(features, bundles)
+
+
+def feature_explainer(
+    tables: Tables,
+    as_of: date,
+    bundles: dict[str, ModelBundle],
+    feature_config: object | None = None,
+    k: int = 3,
+) -> Explainer:
+    """An Explainer that builds features for the asked customers only, then explains them."""
+
+    def explain(pairs: pl.DataFrame) -> pl.DataFrame:
+        if pairs.is_empty():
+            return pl.DataFrame(schema=REASONS_SCHEMA)
+        ids = pairs.select("customer_id").unique().lazy()
+        gate = consent_gate(tables)
+        subset = Tables(
+            **{
+                name: getattr(gate.tables, name).join(ids, "customer_id", "semi")
+                for name in ("transactions", "customers", "products", "consents", "contacts")
+            }
+        )
+        return explain_features(_features(subset, as_of, feature_config), bundles, pairs, as_of, k)
+
+    return explain

@@ -1,0 +1,172 @@
+"""MLflow: one run per product, the bundle as a registered pyfunc model, and the aliases.
+
+A new version gets `challenger`. `champion` moves to it when there is no champion yet, when
+`promote` is forced, or when its test ROC-AUC is at least the current champion's ROC-AUC on
+the same test frame (the champion is re-scored here, so the comparison is like for like).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import roc_auc_score
+
+from features.errors import ModelNotFoundError, PropensityError
+from models.bundle import ModelBundle
+from models.pyfunc import BUNDLE_ARTIFACT, BundleModel
+from models.registry import load_bundle, mlflow_session, model_name
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "propensity"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The alias decision for a new model version."""
+
+    version: str
+    promoted: bool
+    champion_version: str
+    previous_champion_roc_auc: float | None
+    reason: str
+
+
+def _experiment_id(work_dir: Path, tracking_uri: str) -> str:
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
+        location = (work_dir.resolve() / "mlartifacts").as_uri()
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+def _signature(feature_names: list[str]) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in feature_names]),
+        outputs=Schema([ColSpec("double", "probability")]),
+    )
+
+
+def _log_model(bundle: ModelBundle) -> str:
+    """Log the bundle as a pyfunc model in the active run; returns the model URI."""
+    import mlflow.pyfunc
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
+        path = bundle.save(Path(tmp) / "bundle.joblib")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BundleModel(),
+            artifacts={BUNDLE_ARTIFACT: str(path)},
+            signature=_signature(bundle.feature_names),
+            pip_requirements=[],
+        )
+    return info.model_uri
+
+
+def log_and_register(
+    bundle: ModelBundle,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    plots_dir: Path | None,
+    fingerprint: str,
+    work_dir: Path,
+    tracking_uri: str,
+) -> tuple[str, str]:
+    """One MLflow run for the product; registers a new version. Returns (run_id, version)."""
+    import mlflow
+
+    with mlflow_session(tracking_uri):
+        experiment_id = _experiment_id(work_dir, tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=bundle.product) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+            mlflow.set_tags({"product": bundle.product, "data_fingerprint": fingerprint})
+            mlflow.log_text("\n".join(bundle.feature_names) + "\n", "features.txt")
+            mlflow.log_dict(bundle.training, "training.json")
+            if plots_dir is not None:
+                mlflow.log_artifacts(str(plots_dir), "plots")
+            model_uri = _log_model(bundle)
+        version = mlflow.register_model(model_uri, model_name(bundle.product))
+    return run.info.run_id, str(version.version)
+
+
+def _champion_auc(
+    product: str, tracking_uri: str, test_features: pl.DataFrame, y_test: np.ndarray
+) -> tuple[str, float | None] | None:
+    """(version, ROC-AUC on this test frame) of the current champion; None without one.
+
+    The AUC is None when the champion cannot score the frame (its features changed)."""
+    try:
+        champion = load_bundle(product, "champion", tracking_uri)
+    except ModelNotFoundError:
+        return None
+    try:
+        scores = champion.predict_proba(test_features)
+    except PropensityError as exc:
+        log.warning("champion of %s cannot score the new test frame: %s", product, exc)
+        return str(champion.version), None
+    return str(champion.version), float(roc_auc_score(y_test, scores))
+
+
+def set_aliases(
+    product: str,
+    version: str,
+    roc_auc: float,
+    *,
+    test_features: pl.DataFrame,
+    y_test: np.ndarray,
+    promote: bool,
+    tracking_uri: str,
+    tags: dict[str, Any],
+) -> Promotion:
+    """Give `version` the challenger alias, decide on champion, and tag the version."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    name = model_name(product)
+    current = _champion_auc(product, tracking_uri, test_features, y_test)
+    previous_auc = current[1] if current else None
+    if current is None or promote:
+        promoted = True
+    else:
+        promoted = previous_auc is not None and roc_auc >= previous_auc
+    client.set_registered_model_alias(name, "challenger", version)
+    if promoted:
+        client.set_registered_model_alias(name, "champion", version)
+    reason = _reason(current, promote, promoted)
+    decision = {
+        "promoted": str(promoted).lower(),
+        "promotion_reason": reason,
+        "previous_champion_version": current[0] if current else "",
+        "previous_champion_test_roc_auc": "" if previous_auc is None else f"{previous_auc:.6f}",
+    }
+    for key, value in {**tags, **decision}.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    champion_version = version if promoted else (current[0] if current else version)
+    return Promotion(version, promoted, champion_version, previous_auc, reason)
+
+
+def _reason(current: tuple[str, float | None] | None, promote: bool, promoted: bool) -> str:
+    if current is None:
+        return "first model"
+    if promote:
+        return "forced (--promote)"
+    if current[1] is None:
+        return "champion cannot score the new test frame; use --promote"
+    return "test ROC-AUC >= champion's" if promoted else "test ROC-AUC below champion's"

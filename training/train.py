@@ -1,0 +1,235 @@
+"""Library entry point: train, calibrate, evaluate and register one model per product."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features.config import FeatureConfig
+from features.schemas import DEFAULT_PRODUCTS, Tables
+from models.bundle import ModelBundle, schema_hash
+from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
+from models.registry import resolve_tracking_uri
+from training.config import TrainingConfig
+from training.dataset import ProductData, feature_columns, fingerprint, product_data
+from training.fit import evaluate_product, fit_bundle
+from training.labels import build_labels, consenting_tables
+from training.register import log_and_register, set_aliases
+from training.splits import Snapshots, choose_snapshots, data_window
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+"""Called with a description of the step starting and the share of the work done (0..1)."""
+
+
+@dataclass(frozen=True)
+class ProductResult:
+    """The outcome for one product: trained (metrics, registry version) or skipped (message)."""
+
+    product: str
+    trained: bool
+    message: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    oracle_roc_auc: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    version: str | None = None
+    promoted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The product's entry in the metrics JSON file."""
+        m = self.metrics
+        return {
+            "status": "trained" if self.trained else "skipped",
+            "message": self.message,
+            "roc_auc": m.get("roc_auc"),
+            "pr_auc": m.get("pr_auc"),
+            "lift_at_10pct": m.get("lift_at_10pct"),
+            "capture_at_10pct": m.get("capture_at_10pct"),
+            "brier": m.get("brier"),
+            "ece": m.get("ece"),
+            "n_train": self.counts.get("n_train"),
+            "n_test": self.counts.get("n_test"),
+            "n_pos_test": self.counts.get("n_pos_test"),
+            "baseline_roc_auc": self.baseline.get("roc_auc"),
+            "oracle_roc_auc": self.oracle_roc_auc,
+            "model_version": self.version,
+            "promoted": self.promoted,
+        }
+
+
+def products_in_data(tables: Tables) -> list[str]:
+    """Product names in the products table: the defaults first, then the others sorted."""
+    found = tables.products.select(pl.col("product").unique()).collect()["product"].to_list()
+    return [p for p in DEFAULT_PRODUCTS if p in found] + sorted(
+        p for p in found if p not in DEFAULT_PRODUCTS
+    )
+
+
+def build_feature_frame(
+    tables: Tables, dates: list[date], feature_config: FeatureConfig | None = None
+) -> pl.DataFrame:
+    """All snapshot dates' features in one frame (built once, shared by every product)."""
+    from features.pipeline import build_features_many  # lands with the feature pipeline
+
+    return build_features_many(tables, dates, feature_config or FeatureConfig()).collect()
+
+
+def _skip_reason(data: ProductData, config: TrainingConfig) -> str | None:
+    need = config.min_positives
+    for name, split in (("training", data.train), ("validation", data.validation)):
+        if split.n_pos < need:
+            return f"only {split.n_pos} positives in the {name} snapshots (need {need})"
+    if data.test.n_pos == 0 or data.test.n_pos == data.test.n:
+        return "the test snapshot has a single class, so the model cannot be evaluated"
+    return None
+
+
+def train_products(
+    tables: Tables,
+    config: TrainingConfig,
+    products: list[ProductSpec] | list[str] | None,
+    work_dir: Path,
+    tracking_uri: str | None = None,
+    truth: pl.LazyFrame | None = None,
+    progress: Progress | None = None,
+    *,
+    promote: bool = False,
+    feature_config: FeatureConfig | None = None,
+    features: pl.DataFrame | None = None,
+) -> dict[str, ProductResult]:
+    """Train every product; skipped products get a result with a message, not an exception.
+
+    Objectors (and customers without a consent row) are removed before features are built.
+    `features` may be given precomputed (one row per customer_id and as_of covering all the
+    snapshot dates); otherwise it is built with `features.pipeline.build_features_many`.
+    """
+    report = progress or (lambda _msg, _done: None)
+    uri = resolve_tracking_uri(tracking_uri, work_dir)
+    consenting = consenting_tables(tables)
+    snapshots = choose_snapshots(*data_window(consenting), config)
+    specs = _specs(products, consenting)
+    log.info(
+        "snapshots: train %s, validation %s, test %s",
+        snapshots.train,
+        snapshots.validation,
+        snapshots.test,
+    )
+    report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
+    if features is None:
+        features = build_feature_frame(consenting, snapshots.all_dates, feature_config)
+    names = feature_columns(features)
+    results: dict[str, ProductResult] = {}
+    for i, spec in enumerate(specs):
+        report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
+        results[spec.name] = _train_one(
+            consenting, features, names, spec, snapshots, config, work_dir, uri, truth, promote
+        )
+        log.info("%s: %s", spec.name, results[spec.name].message)
+    report("done", 1.0)
+    return results
+
+
+def _specs(products: list[ProductSpec] | list[str] | None, tables: Tables) -> list[ProductSpec]:
+    if products is None:
+        return resolve_products(DEFAULT_PRODUCT_SPECS, products_in_data(tables))
+    return [
+        p if isinstance(p, ProductSpec) else resolve_products(DEFAULT_PRODUCT_SPECS, [p])[0]
+        for p in products
+    ]
+
+
+def _train_one(
+    tables: Tables,
+    features: pl.DataFrame,
+    names: list[str],
+    spec: ProductSpec,
+    snapshots: Snapshots,
+    config: TrainingConfig,
+    work_dir: Path,
+    tracking_uri: str,
+    truth: pl.LazyFrame | None,
+    promote: bool,
+) -> ProductResult:
+    labels = build_labels(tables, spec, snapshots.all_dates, snapshots.horizon_days).collect()
+    data = product_data(features, labels, snapshots, names)
+    counts = {
+        "n_train": data.train.n,
+        "n_pos_train": data.train.n_pos,
+        "n_validation": data.validation.n,
+        "n_pos_validation": data.validation.n_pos,
+        "n_test": data.test.n,
+        "n_pos_test": data.test.n_pos,
+    }
+    reason = _skip_reason(data, config)
+    if reason is not None:
+        return ProductResult(spec.name, False, f"skipped: {reason}", counts=counts)
+    bundle = fit_bundle(spec.name, data, names, snapshots, config)
+    evaluation = evaluate_product(bundle, data, config, truth, work_dir / "plots" / spec.name)
+    params = _params(spec, snapshots, config, names, bundle)
+    metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in counts.items()}}
+    fp = fingerprint(data.train)
+    run_id, version = log_and_register(
+        bundle,
+        params=params,
+        metrics=metrics,
+        plots_dir=evaluation.plots_dir,
+        fingerprint=fp,
+        work_dir=work_dir,
+        tracking_uri=tracking_uri,
+    )
+    decision = set_aliases(
+        spec.name,
+        version,
+        evaluation.model["roc_auc"],
+        test_features=data.test.features,
+        y_test=data.test.y,
+        promote=promote,
+        tracking_uri=tracking_uri,
+        tags={
+            **evaluation.version_tags(),
+            "test_as_of": snapshots.test.isoformat(),
+            "run_id": run_id,
+            "data_fingerprint": fp,
+        },
+    )
+    message = (
+        f"version {version}, test ROC-AUC {evaluation.model['roc_auc']:.3f}; {decision.reason}"
+    )
+    return ProductResult(
+        spec.name,
+        True,
+        message,
+        metrics=evaluation.model,
+        baseline=evaluation.baseline,
+        oracle_roc_auc=evaluation.oracle_roc_auc,
+        counts=counts,
+        version=version,
+        promoted=decision.promoted,
+    )
+
+
+def _params(
+    spec: ProductSpec, s: Snapshots, config: TrainingConfig, names: list[str], bundle: ModelBundle
+) -> dict[str, Any]:
+    return {
+        "product": spec.name,
+        "min_age": spec.min_age,
+        "horizon_days": s.horizon_days,
+        "train_as_of": ",".join(d.isoformat() for d in s.train),
+        "validation_as_of": s.validation.isoformat(),
+        "test_as_of": s.test.isoformat(),
+        "calibration": config.calibration,
+        "seed": config.seed,
+        "n_features": len(names),
+        "feature_schema_hash": schema_hash(names),
+        "best_iteration": bundle.estimator.best_iteration_,
+        **{f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
+    }

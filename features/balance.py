@@ -20,34 +20,43 @@ from datetime import date, timedelta
 import polars as pl
 
 from features.config import FeatureConfig
-from features.expressions import FeatureInfo, feature_name, midnight
+from features.expressions import FeatureInfo, feature_name
+
+# Days are shifted to be non-negative before packing them into an unsigned key.
+_EPOCH_SHIFT = -(2**20)
 
 
-def opening_balances(transactions: pl.LazyFrame, before: date) -> pl.LazyFrame:
-    """Balance before each customer's first booking (all rows: this is the account's state
-    before the data starts, not an effect of any payment)."""
+def opening_balances(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Balance before each customer's first booking, from all rows with a `cix` (special ones
+    too: this is the account's state before the data starts, not the effect of a payment)."""
     first = (pl.col("balance_after") - pl.col("amount")).sort_by("booked_at", "transaction_id")
-    return (
-        transactions.filter(pl.col("booked_at") < midnight(before))
-        .group_by("customer_id")
-        .agg(first.first().fill_null(0.0).alias("opening"))
-    )
+    return rows.group_by("cix").agg(first.first().fill_null(0.0).alias("opening"))
 
 
 def daily_balances(rows: pl.LazyFrame, opening: pl.LazyFrame) -> pl.LazyFrame:
-    """End-of-day balance per customer and booking day, with the next booking day."""
+    """End-of-day balance per customer and booking day, with the next booking day. The key
+    (customer index, day) is packed into one UInt64 so grouping and sorting are cheap."""
+    day = pl.col("day").cast(pl.Int32)
+    key = pl.col("cix").cast(pl.UInt64) * 2**32 + (day - _EPOCH_SHIFT).cast(pl.UInt64)
+    same_next = pl.col("cix").shift(-1) == pl.col("cix")
     return (
-        rows.group_by("customer_id", "day")
+        rows.group_by(key.alias("key"))
         .agg(pl.col("amount").sum().alias("net"))
-        .sort("customer_id", "day")
-        .join(opening, on="customer_id", how="left", maintain_order="left")
-        .with_columns(
-            (pl.col("opening").fill_null(0.0) + pl.col("net").cum_sum().over("customer_id")).alias(
+        .sort("key")
+        .select(
+            (pl.col("key") // 2**32).cast(pl.UInt32).alias("cix"),
+            ((pl.col("key") % 2**32).cast(pl.Int32) + _EPOCH_SHIFT).cast(pl.Date).alias("day"),
+            "net",
+        )
+        .join(opening, on="cix", how="left", maintain_order="left")
+        .select(
+            "cix",
+            "day",
+            pl.when(same_next).then(pl.col("day").shift(-1)).alias("next_day"),
+            (pl.col("opening").fill_null(0.0) + pl.col("net").cum_sum().over("cix")).alias(
                 "balance"
             ),
-            pl.col("day").shift(-1).over("customer_id").alias("next_day"),
         )
-        .select("customer_id", "day", "next_day", "balance")
     )
 
 
@@ -92,4 +101,4 @@ def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl
             bal.filter(d > 0).min().alias(feature_name("balance", "min", w)),
             d.filter(bal < 0).sum().alias(feature_name("balance", "days_below_zero", w)),
         ]
-    return steps.with_columns(cols).group_by("customer_id").agg(exprs)
+    return steps.with_columns(cols).group_by("cix").agg(exprs)

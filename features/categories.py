@@ -212,17 +212,26 @@ def airport_expr(ruleset: RuleSet) -> pl.Expr:
     return (by_place.fill_null(False) | by_mcc.fill_null(False)).alias("airport")
 
 
+def rule_key() -> pl.Expr:
+    """A 64-bit hash of the columns the rules read (and the direction): XOR of per-column
+    hashes with distinct seeds, cheaper than hashing a struct of them."""
+    key = (pl.col("amount") > 0).cast(pl.UInt64)
+    for i, column in enumerate(KEY_COLUMNS):
+        key = key ^ pl.col(column).hash(seed=101 + i)
+    return key.alias("_rule_key")
+
+
 def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
-    """Add `category` (Enum) and `airport` (bool), evaluating the rules once per distinct
-    combination of the columns they read and joining the result back by its hash."""
-    key = pl.struct(*KEY_COLUMNS, credit=pl.col("amount") > 0).hash(seed=7).alias("_rule_key")
-    keyed = transactions.with_columns(key)
+    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read: the
+    rules are evaluated once per distinct combination of those columns and joined back by a
+    hash of the combination (only the remaining, narrow columns travel through the join)."""
+    keyed = transactions.with_columns(rule_key())
     combos = (
-        keyed.group_by("_rule_key")
-        .agg(pl.col(*KEY_COLUMNS).first(), (pl.col("amount") > 0).first().alias("credit"))
+        keyed.select("_rule_key", *KEY_COLUMNS, (pl.col("amount") > 0).alias("credit"))
+        .unique(subset=["_rule_key"], keep="any")
         .select("_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset))
     )
-    return keyed.join(combos, on="_rule_key", how="left").drop("_rule_key")
+    return keyed.drop(KEY_COLUMNS).join(combos, on="_rule_key", how="left").drop("_rule_key")
 
 
 def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:

@@ -26,17 +26,19 @@ def customer_infos(products: tuple[str, ...]) -> list[FeatureInfo]:
         FeatureInfo("products_held_count", "number of the listed products held", None, 0),
     ]
     for p in products:
-        infos.append(FeatureInfo(f"holds_{p}", f"holds a {p} product", None, False))
+        infos.append(FeatureInfo(f"holds_{p}", f"holds product {p} at as_of", None, False))
         infos.append(
             FeatureInfo(f"days_held_{p}", f"days since the held {p} was opened; null if not held")
         )
     return infos
 
 
-def customer_base(customers: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """One row per customer who was a customer before `as_of`, with age and tenure."""
-    return customers.filter(pl.col("customer_since") < as_of).select(
+def customer_base(index: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """One row per customer who was a customer before `as_of`, with age and tenure (from the
+    customer index, so it also carries `cix`)."""
+    return index.filter(pl.col("customer_since") < as_of).select(
         "customer_id",
+        "cix",
         pl.lit(as_of, pl.Date).alias("as_of"),
         full_years(pl.col("birth_date"), as_of).alias("age_years"),
         days_before(as_of, "customer_since").alias("tenure_days"),

@@ -8,6 +8,7 @@ family from the remaining rows and join the families onto the customers of that 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -21,10 +22,12 @@ from features.income import income_features, income_frame, large_inflow_features
 from features.life_events import life_event_features
 from features.schemas import SPECS, Tables
 from features.transactions import (
+    booked_before,
     bucketed,
     categorised,
     category_features,
     category_infos,
+    customer_index,
     flow_features,
     is_special,
     narrow,
@@ -53,53 +56,65 @@ def feature_infos(
 
 
 def _features_from_rows(
-    rows: pl.LazyFrame,
-    daily: pl.LazyFrame,
-    tables: Tables,
-    as_of: date,
-    config: FeatureConfig,
-    ruleset: RuleSet,
-    products: tuple[str, ...],
+    prepared: Prepared, tables: Tables, as_of: date, config: FeatureConfig
 ) -> pl.LazyFrame:
-    """All families for one date from the narrow non-special rows and the daily balances."""
-    agg = bucketed(rows, as_of, config.windows)
-    totals = agg.group_by("customer_id").agg(
+    """All families for one date from the prepared (categorised, non-special) rows."""
+    ruleset, rows, products = prepared.ruleset, prepared.rows, prepared.products
+    agg = bucketed(rows, as_of, config.windows, ruleset).cache()
+    totals = agg.group_by("cix").agg(
         *(e for _, e in flow_features(config)),
         *(e for _, e in recency_features(ruleset, config, as_of)),
     )
     income = income_frame(rows, as_of, config)
     families = [
-        product_frame(tables.products, as_of, products),
         totals,
         category_features(agg, ruleset, config),
-        balance_frame(daily, as_of, config),
+        balance_frame(prepared.daily, as_of, config),
         income,
         large_inflow_frame(rows, income, as_of, config),
     ]
-    out = customer_base(tables.customers, as_of)
+    out = customer_base(prepared.index, as_of).join(
+        product_frame(tables.products, as_of, products), on="customer_id", how="left"
+    )
     for family in families:
-        out = out.join(family, on="customer_id", how="left")
+        out = out.join(family, on="cix", how="left")
     infos = feature_infos(config, ruleset, products)
     fills = [pl.col(i.name).fill_null(i.fill) for i in infos if i.fill is not None]
-    out = out.with_columns(fills).with_columns(
-        e for _, e in life_event_features(ruleset, config)
-    )
+    out = out.with_columns(e for _, e in life_event_features(ruleset, config)).with_columns(fills)
     return out.select("customer_id", "as_of", *(i.name for i in infos))
 
 
-def _context(tables: Tables, config: FeatureConfig) -> tuple[RuleSet, tuple[str, ...]]:
-    return load_ruleset(config), product_names(tables.products, config.products)
+@dataclass(frozen=True)
+class Prepared:
+    """What every date needs: the rules, the customer index, the categorised non-special rows
+    and the daily balances (lazy; cached or in memory)."""
+
+    ruleset: RuleSet
+    products: tuple[str, ...]
+    index: pl.LazyFrame
+    rows: pl.LazyFrame
+    daily: pl.LazyFrame
+
+
+def prepare(tables: Tables, before: date, config: FeatureConfig) -> Prepared:
+    """Categorise once (rules per distinct counterparty combination), drop special rows,
+    derive daily balances. `.cache()` makes a plan that reads these several times compute
+    them once."""
+    ruleset = load_ruleset(config)
+    products = product_names(tables.products, config.products)
+    index = customer_index(tables.customers, before).cache()
+    rows = narrow(categorised(tables.transactions, ruleset, before, index), ruleset, config)
+    rows = rows.cache()
+    opening = opening_balances(booked_before(tables.transactions, before, index))
+    daily = daily_balances(rows, opening).cache()
+    return Prepared(ruleset, products, index, rows, daily)
 
 
 def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
     """One row per customer with `customer_since < as_of`: `customer_id`, `as_of`, then the
     features of `feature_infos`, from transactions booked and products opened before `as_of`."""
-    ruleset, products = _context(tables, config)
-    rows = narrow(tables.transactions, ruleset, config, as_of)
-    daily = daily_balances(rows, opening_balances(tables.transactions, as_of))
-    return _features_from_rows(rows, daily, tables, as_of, config, ruleset, products).sort(
-        "customer_id"
-    )
+    prepared = prepare(tables, as_of, config)
+    return _features_from_rows(prepared, tables, as_of, config).sort("customer_id")
 
 
 def build_features_many(
@@ -109,17 +124,13 @@ def build_features_many(
     scanned and categorised once; the narrow non-special rows and the daily balances are kept
     in memory and every date aggregates from them."""
     if not as_of_dates:
-        return build_features(tables, date.today(), config).clear()
+        return build_features(tables, date(2000, 1, 1), config).clear()
     dates = sorted(set(as_of_dates))
-    ruleset, products = _context(tables, config)
-    rows = narrow(tables.transactions, ruleset, config, dates[-1]).collect(engine="streaming")
+    lazy = prepare(tables, dates[-1], config)
+    index, rows, daily = pl.collect_all([lazy.index, lazy.rows, lazy.daily], engine="streaming")
     log.info("categorised %d non-special transactions once for %d dates", len(rows), len(dates))
-    opening = opening_balances(tables.transactions, dates[-1])
-    daily = daily_balances(rows.lazy(), opening).collect(engine="streaming")
-    frames = [
-        _features_from_rows(rows.lazy(), daily.lazy(), tables, d, config, ruleset, products)
-        for d in dates
-    ]
+    prepared = Prepared(lazy.ruleset, lazy.products, index.lazy(), rows.lazy(), daily.lazy())
+    frames = [_features_from_rows(prepared, tables, d, config) for d in dates]
     return pl.concat(frames).sort("as_of", "customer_id")
 
 

@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from features.categories import RuleSet, categorise
+from features.categories import KEY_COLUMNS, RuleSet, categorise
 from features.config import FeatureConfig
 from features.expressions import (
     FeatureInfo,
@@ -25,48 +25,100 @@ from features.expressions import (
 
 log = logging.getLogger(__name__)
 
-NARROW_COLUMNS = ("customer_id", "day", "amount", "category", "airport", "abroad")
+NARROW_COLUMNS = ("cix", "day", "amount", "category", "airport", "abroad")
 FLAGS = {"airport": "payments at an airport", "abroad": "payments abroad (country not home)"}
+# Group-by keys are packed into one UInt64 (customer index, category code, three flags, window
+# bucket): one integer key groups several times faster than six separate columns.
+_CIX, _CAT, _FLAG = 2**32, 2**16, 2**8
 
 
-def categorised(transactions: pl.LazyFrame, ruleset: RuleSet, before: date) -> pl.LazyFrame:
-    """Rows booked before `before`, with category, airport flag and booking day."""
+def customer_index(customers: pl.LazyFrame, before: date) -> pl.LazyFrame:
+    """Customers before `before` with a dense UInt32 index `cix` (faster keys than strings)."""
+    return (
+        customers.filter(pl.col("customer_since") < before)
+        .select("customer_id", "birth_date", "customer_since")
+        .with_row_index("cix")
+    )
+
+
+def booked_before(
+    transactions: pl.LazyFrame, before: date, index: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """Rows booked before `before`; with an index, only indexed customers, with their `cix`."""
     rows = transactions.filter(pl.col("booked_at") < midnight(before))
-    return categorise(rows, ruleset).with_columns(pl.col("booked_at").dt.date().alias("day"))
+    if index is None:
+        return rows
+    return rows.join(index.select("customer_id", "cix"), on="customer_id", how="inner")
+
+
+def categorised(
+    transactions: pl.LazyFrame,
+    ruleset: RuleSet,
+    before: date,
+    index: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Rows booked before `before` with category, airport flag and booking day (narrow: the
+    customer key, `day`, `amount`, `country`, `category`, `airport`)."""
+    who = "cix" if index is not None else "customer_id"
+    rows = booked_before(transactions, before, index).select(
+        who, "booked_at", "amount", "country", *KEY_COLUMNS
+    )
+    day = pl.col("booked_at").dt.date().alias("day")
+    return categorise(rows, ruleset).select(who, day, "amount", "country", "category", "airport")
 
 
 def is_special(ruleset: RuleSet) -> pl.Expr:
     return pl.col("category").is_in(sorted(ruleset.special))
 
 
-def narrow(
-    transactions: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig, before: date
-) -> pl.LazyFrame:
+def narrow(categorised_rows: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
     """The rows features are made from: special-category rows dropped first, narrow columns."""
     abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
     return (
-        categorised(transactions, ruleset, before)
-        .filter(~is_special(ruleset))
+        categorised_rows.filter(~is_special(ruleset))
         .with_columns(abroad.alias("abroad"))
         .select(NARROW_COLUMNS)
     )
 
 
-def bucketed(rows: pl.LazyFrame, as_of: date, windows: tuple[int, ...]) -> pl.LazyFrame:
+def bucketed(
+    rows: pl.LazyFrame, as_of: date, windows: tuple[int, ...], ruleset: RuleSet
+) -> pl.LazyFrame:
     """Rows before `as_of` grouped by customer, category, direction, flags and window bucket."""
-    age = days_before(as_of, "day")
+    u64 = pl.UInt64
+    flags = (pl.col("amount") > 0).cast(u64) * 4 + pl.col("airport").cast(u64) * 2
+    key = (
+        pl.col("cix").cast(u64) * _CIX
+        + pl.col("category").to_physical().cast(u64) * _CAT
+        + (flags + pl.col("abroad").cast(u64)) * _FLAG
+        + window_bucket(days_before(as_of, "day"), windows).cast(u64)
+    )
+    codes = list(range(len(ruleset.categories)))
+    flag = (pl.col("key") // _FLAG) % 8
     return (
         rows.filter(pl.col("day") < as_of)
-        .with_columns(
-            window_bucket(age, windows).alias("bucket"), (pl.col("amount") > 0).alias("credit")
-        )
-        .group_by("customer_id", "category", "credit", "airport", "abroad", "bucket")
+        .group_by(key.alias("key"))
         .agg(
             pl.len().cast(pl.Int64).alias("n"),
             pl.col("amount").sum().alias("s"),
             pl.col("amount").max().alias("mx"),
             pl.col("day").min().alias("first"),
             pl.col("day").max().alias("last"),
+        )
+        .select(
+            (pl.col("key") // _CIX).cast(pl.UInt32).alias("cix"),
+            ((pl.col("key") // _CAT) % 2**16)
+            .replace_strict(codes, list(ruleset.categories), return_dtype=ruleset.dtype)
+            .alias("category"),
+            (flag // 4 == 1).alias("credit"),
+            ((flag // 2) % 2 == 1).alias("airport"),
+            (flag % 2 == 1).alias("abroad"),
+            (pl.col("key") % _FLAG).cast(pl.UInt8).alias("bucket"),
+            "n",
+            "s",
+            "mx",
+            "first",
+            "last",
         )
     )
 
@@ -97,7 +149,7 @@ def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
                 "outflow",
                 "amount_sum",
                 "EUR paid out (positive)",
-                -pl.col("s").filter(win & debit).sum(),
+                pl.lit(0.0) - pl.col("s").filter(win & debit).sum(),
                 0.0,
             ),
             (
@@ -162,7 +214,7 @@ def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig
     """The customer x category x window table, pivoted to one column per feature."""
     per_window = [
         agg.filter(in_window(j))
-        .group_by("customer_id", "category")
+        .group_by("cix", "category")
         .agg(pl.col("n").sum(), pl.col("s").sum())
         .with_columns(pl.lit(f"_{w}d").alias("suffix"))
         for j, w in enumerate(config.windows)
@@ -175,12 +227,12 @@ def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig
             feature_name(c, measure, w) for c in ruleset.feature_categories for w in config.windows
         ]
         keyed = long.select(
-            "customer_id",
+            "cix",
             pl.concat_str(cat, pl.lit(f"_{measure}"), pl.col("suffix")).alias("key"),
             pl.col(value),
         )
-        frames.append(keyed.pivot(on="key", on_columns=names, index="customer_id", values=value))
-    return frames[0].join(frames[1], on="customer_id", how="full", coalesce=True)
+        frames.append(keyed.pivot(on="key", on_columns=names, index="cix", values=value))
+    return frames[0].join(frames[1], on="cix", how="full", coalesce=True)
 
 
 def recency_features(

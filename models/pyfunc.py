@@ -1,5 +1,9 @@
 """The MLflow pyfunc face of a `ModelBundle`: the registry stores the joblib bundle as an
 artifact plus a column signature, so MLflow itself refuses input with the wrong columns.
+
+The signature declares every feature as float64 (double): cast the feature columns to Float64
+before calling the pyfunc model (MLflow will not convert int64 or bool to double itself).
+`ModelBundle.predict_proba` takes any numeric dtypes.
 """
 
 from __future__ import annotations

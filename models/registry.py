@@ -17,7 +17,7 @@ from models.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORK_DIR = Path("work")
+DEFAULT_WORK_DIR = Path("propensity-work")
 MODEL_PREFIX = "propensity-"
 _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",

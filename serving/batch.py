@@ -83,11 +83,9 @@ def _lookback(config: ServingConfig) -> int:
 
 
 def _with_reasons(decision: Decision, explain: Explainer | None) -> pl.DataFrame:
-    """Decisions with a `reasons` list for selected and control rows (only those explained)."""
+    """Decisions with a `reasons` list for the selected rows (the only ones explained)."""
     out = decision.decisions
-    chosen = out.filter(pl.col("outcome").is_in(["selected", "control"])).select(
-        "customer_id", "product"
-    )
+    chosen = out.filter(pl.col("outcome") == "selected").select("customer_id", "product")
     reasons = (
         explain(chosen)
         if explain is not None and chosen.height

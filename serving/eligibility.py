@@ -10,6 +10,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from features.config import FeatureConfig
+from features.distress import distress_flags
 from features.schemas import Tables
 from serving.config import ServingConfig
 
@@ -84,10 +86,14 @@ def customer_facts(tables: Tables, as_of: date, config: ServingConfig) -> pl.Laz
     )
 
 
-def distress_frame(tables: Tables, as_of: date, config: ServingConfig) -> pl.LazyFrame:
-    """customer_id, in_distress from `features.distress` (responsible lending for credit)."""
-    from features.distress import distress_flags  # imported late: optional until it lands
+def distress_frame(
+    tables: Tables, as_of: date, config: ServingConfig, feature_config: FeatureConfig | None = None
+) -> pl.LazyFrame:
+    """customer_id, in_distress from `features.distress` (responsible lending for credit).
 
-    return distress_flags(tables, as_of, config.distress).select(
+    The serving config's distress thresholds replace those of the feature config.
+    """
+    fc = (feature_config or FeatureConfig()).model_copy(update={"distress": config.distress})
+    return distress_flags(tables, as_of, fc).select(
         "customer_id", pl.col("in_distress").fill_null(False)
     )

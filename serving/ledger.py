@@ -62,7 +62,7 @@ contacts = sa.Table(
     sa.Column("outcome", sa.String(20)),
     sa.Column("run_id", sa.String(200), index=True),
     sa.Column("source", sa.String(10), nullable=False),  # import | run
-    sa.Column("contact_key", sa.String(40), index=True),  # imported rows: fingerprint of row
+    sa.Column("contact_key", sa.Text, index=True),  # imported rows: fingerprint of row
 )
 imports = sa.Table(
     "imports",
@@ -113,7 +113,10 @@ def locked(engine: Engine) -> Iterator[Connection]:
 
 
 def has_ledger(engine: Engine) -> bool:
-    """True when the ledger tables exist (a dry run never creates them)."""
+    """True when the ledger tables exist (a dry run never creates them, nor an SQLite file)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return False
     return sa.inspect(engine).has_table("runs")
 
 

@@ -26,8 +26,23 @@ def insert_frame(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None
         return
     if conn.dialect.name == "postgresql":
         _copy_in(conn, table, frame)
+    elif conn.dialect.name == "sqlite":
+        _executemany_sqlite(conn, table, frame)
     else:
         conn.execute(table.insert(), frame.to_dicts())
+
+
+def _executemany_sqlite(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+    """DBAPI executemany of plain tuples; dates and times as the text SQLAlchemy stores."""
+    text = frame.with_columns(
+        pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
+        pl.col(pl.Date).dt.strftime("%Y-%m-%d"),
+    )
+    cols = ", ".join(frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
+    for chunk in text.iter_slices(200_000):
+        conn.exec_driver_sql(sql, chunk.rows())
 
 
 def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:

@@ -54,8 +54,9 @@ class RunSummary:
     counts: pl.DataFrame  # campaign_id, channel, outcome, reason, n
     files: list[Path] = field(default_factory=list)
 
-    def n(self, outcome: str) -> int:
-        return int(self.counts.filter(pl.col("outcome") == outcome)["n"].sum())
+    def n(self, reason: str) -> int:
+        """(customer, campaign) pairs with this reason code (selected and control included)."""
+        return int(self.counts.filter(pl.col("reason") == reason)["n"].sum())
 
     def to_json(self) -> dict[str, Any]:
         return {

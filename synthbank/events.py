@@ -27,6 +27,7 @@ class Events:
     active: np.ndarray  # bool: a customer at some point during the month
     at_start: np.ndarray  # bool: a customer since before the month started
     age: np.ndarray  # float age at the month start
+    adult: np.ndarray  # bool: 18 or older at the month start (by the calendar)
     trip: np.ndarray  # bool: travelled abroad this month
     flight: np.ndarray  # bool: the trip was by plane (airline + Schiphol payments)
     country: np.ndarray  # index into TRIP_COUNTRIES
@@ -81,9 +82,7 @@ def _child_benefit(rng: np.random.Generator, pop: Population, cal: Calendar, act
     abs_month = cal.month_starts.astype("datetime64[M]").astype(np.int64)
     quarter = abs_month // 3
     qstart = (abs_month % 3 == 0)[None, :]
-    born = (birth[:, None] >= 0) & (
-        quarter[None, :] > quarter[np.maximum(birth, 0)][:, None]
-    )
+    born = (birth[:, None] >= 0) & (quarter[None, :] > quarter[np.maximum(birth, 0)][:, None])
     kids = pop.kids0[:, None] + born
     amount = np.where(qstart & active & (kids > 0), KB_PER_CHILD * kids, 0.0)
     return birth, amount
@@ -104,6 +103,7 @@ def make_events(rng: np.random.Generator, pop: Population, cal: Calendar) -> Eve
         active=active,
         at_start=at_start,
         age=age,
+        adult=starts[None, :] >= pop.adult_day[:, None],
         trip=trip,
         flight=flight,
         country=country,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from synthbank import vocab as V
 from synthbank.events import BONUS, HOUSE_SALE, INHERITANCE
-from synthbank.population import EMPLOYED, RETIRED, STUDENT, UNEMPLOYED
+from synthbank.population import EMPLOYED, RETIRED, STUDENT, UNEMPLOYED, Population
 from synthbank.rows import Block, Ctx, block, expand, pick, poisson, when
 
 TRANSFER_HOURS = (5.0, 7.0)
@@ -28,8 +30,8 @@ def income(ctx: Ctx) -> list[Block]:
     out.append(block(c, t, amount, "transfer", employer, salary_desc[m]))
     svb, uwv = ctx.cp(("Sociale Verzekeringsbank", "UWV"))
     c, m = _monthly(ctx, pop.status == RETIRED)
-    aow = np.where(pop.partner[c], 1015.0, pop.income[c])
-    out.append(block(c, when(ctx, m, 22, TRANSFER_HOURS), aow, "transfer", svb, ctx.desc("AOW")))
+    t = when(ctx, m, 22, TRANSFER_HOURS)
+    out.append(block(c, t, pop.income[c], "transfer", svb, ctx.desc("AOW")))
     c, m = _monthly(ctx, pop.pension > 0)
     fund = pick(ctx, c, ctx.cp(V.PENSION_FUNDS), 2, 1.0)
     t = when(ctx, m, 24, TRANSFER_HOURS)
@@ -43,7 +45,9 @@ def income(ctx: Ctx) -> list[Block]:
     out.append(block(c, t, kb, "transfer", svb, ctx.desc("KINDERBIJSLAG")))
     c, m = _monthly(ctx, pop.age_end < 18)
     pocket = pop.spend_level[c] * 1.15
-    out.append(block(c, when(ctx, m, 0, TRANSFER_HOURS), pocket, "transfer", 0, ctx.desc("Zakgeld")))
+    out.append(
+        block(c, when(ctx, m, 0, TRANSFER_HOURS), pocket, "transfer", 0, ctx.desc("Zakgeld"))
+    )
     out.extend(_one_off(ctx))
     out.extend(_tikkie(ctx))
     return out
@@ -54,7 +58,11 @@ def _one_off(ctx: Ctx) -> list[Block]:
     out = []
     employer = ctx.cp(V.EMPLOYERS)
     notary = ctx.cp(V.NOTARIES)
-    for kind, text in ((BONUS, "BONUS"), (INHERITANCE, "NALATENSCHAP"), (HOUSE_SALE, "VERKOOP WONING")):
+    for kind, text in (
+        (BONUS, "BONUS"),
+        (INHERITANCE, "NALATENSCHAP"),
+        (HOUSE_SALE, "VERKOOP WONING"),
+    ):
         c, m = expand(ctx.ev.inflow_kind == kind)
         if kind == BONUS:
             cp = employer[(ctx.pop.pick[c, 1] * employer.size).astype(np.int64)]
@@ -77,35 +85,42 @@ def _tikkie(ctx: Ctx) -> list[Block]:
     return out
 
 
-def fixed_costs(ctx: Ctx) -> list[Block]:
-    """Housing, utilities, insurance premiums, savings elsewhere, fees, debts."""
-    pop, out = ctx.pop, []
-    adult = pop.age_end >= 18
-    home = pop.housing > 0
-    c, m = _monthly(ctx, home & pop.owner)
-    cp = pick(ctx, c, ctx.cp(V.MORTGAGE_BANKS), 3, 1.0)
-    t = when(ctx, m, 0, TRANSFER_HOURS)
-    out.append(block(c, t, -pop.housing[c], "direct_debit", cp, ctx.desc("Hypotheek termijn")))
-    c, m = _monthly(ctx, home & ~pop.owner)
-    cp = pick(ctx, c, ctx.cp(V.LANDLORDS), 3, 1.0)
-    out.append(block(c, when(ctx, m, 0, TRANSFER_HOURS), -pop.housing[c], "standing_order", cp,
-                     ctx.desc("Huur")))
-    out.append(_debit(ctx, home, V.ENERGY, 4, 90 + 0.02 * pop.housing, "Termijnbedrag energie", 4))
-    out.append(_debit(ctx, home, V.WATER, 5, np.full(pop.n, 24.0), "Waterrekening", 9))
-    out.append(_debit(ctx, adult, V.TELECOM, 6, np.full(pop.n, 55.0), "Abonnement", 19))
-    out.append(_debit(ctx, adult, V.HEALTH_INSURERS, 0, np.full(pop.n, 152.0),
-                      "Premie zorgverzekering", 0))
-    out.append(_debit(ctx, pop.habits[:, 5], V.OTHER_INSURERS, 7, np.full(pop.n, 45.0),
-                      "Premie verzekering", 1))
-    out.append(_debit(ctx, pop.travel_insured, V.TRAVEL_INSURERS, 2, np.full(pop.n, 7.5),
-                      "Premie reisverzekering", 1))
+class Recurring(NamedTuple):
+    """A monthly payment to a supplier the customer sticks with."""
+
+    who: np.ndarray  # bool per customer
+    names: tuple[str, ...]
+    column: int  # which of the customer's fixed uniform draws picks the supplier
+    amount: np.ndarray | float  # EUR per month (before a per-customer scale of 0.8-1.2)
+    text: str
+    day: int
+    method: str = "direct_debit"
+
+
+def _recurring(pop: Population) -> tuple[Recurring, ...]:
+    adult, home, habits = pop.age_end >= 18, pop.housing > 0, pop.habits
     saving = 0.08 * (pop.income + pop.pension) + 50
-    out.append(_debit(ctx, pop.saves_elsewhere, V.SAVINGS_ELSEWHERE, 3, saving, "Inleg", 25,
-                      "standing_order"))
-    out.append(_debit(ctx, pop.habits[:, 0], V.UNIONS, 4, np.full(pop.n, 21.0), "Contributie", 26))
-    out.append(_debit(ctx, pop.habits[:, 1], ("Parochie H. Nicolaas",), 0, np.full(pop.n, 20.0),
-                      "Gift", 27, "standing_order"))
-    c, m = _monthly(ctx, adult)
+    return (
+        Recurring(home & pop.owner, V.MORTGAGE_BANKS, 3, pop.housing, "Hypotheek termijn", 0),
+        Recurring(home & ~pop.owner, V.LANDLORDS, 3, pop.housing, "Huur", 0, "standing_order"),
+        Recurring(home, V.ENERGY, 4, 90 + 0.02 * pop.housing, "Termijnbedrag energie", 4),
+        Recurring(home, V.WATER, 5, 24.0, "Waterrekening", 9),
+        Recurring(adult, V.TELECOM, 6, 55.0, "Abonnement", 19),
+        Recurring(adult, V.HEALTH_INSURERS, 0, 152.0, "Premie zorgverzekering", 0),
+        Recurring(habits[:, 5], V.OTHER_INSURERS, 7, 45.0, "Premie verzekering", 1),
+        Recurring(pop.travel_insured, V.TRAVEL_INSURERS, 2, 7.5, "Premie reisverzekering", 1),
+        Recurring(
+            pop.saves_elsewhere, V.SAVINGS_ELSEWHERE, 3, saving, "Inleg", 25, "standing_order"
+        ),
+        Recurring(habits[:, 0], V.UNIONS, 4, 21.0, "Contributie", 26),
+        Recurring(habits[:, 1], (V.PARISH,), 0, 20.0, "Gift", 27, "standing_order"),
+    )
+
+
+def fixed_costs(ctx: Ctx) -> list[Block]:
+    """Housing, utilities, insurance premiums, savings elsewhere, memberships, fees, debts."""
+    out = [_debit(ctx, r) for r in _recurring(ctx.pop)]
+    c, m = _monthly(ctx, ctx.pop.age_end >= 18)
     out.append(block(c, when(ctx, m, 0, (1.0, 2.0)), -3.25, "fee", 0, ctx.desc("Betaalpakket")))
     c, m = expand(ctx.ev.debt)
     cp = pick(ctx, c, ctx.cp(V.DEBT_COLLECTORS), 5, 0.9)
@@ -114,19 +129,11 @@ def fixed_costs(ctx: Ctx) -> list[Block]:
     return out
 
 
-def _debit(
-    ctx: Ctx,
-    who: np.ndarray,
-    names: tuple[str, ...],
-    column: int,
-    amount: np.ndarray,
-    text: str,
-    day: int,
-    method: str = "direct_debit",
-) -> Block:
-    """A monthly collection from a supplier the customer sticks with."""
-    c, m = _monthly(ctx, who)
-    cp = pick(ctx, c, ctx.cp(names), column, 1.0)
-    scale = 0.8 + 0.4 * ctx.pop.pick[c, (column + 1) % 8]
-    t = when(ctx, m, day, TRANSFER_HOURS)
-    return block(c, t, -np.round(amount[c] * scale, 2), method, cp, ctx.desc(text))
+def _debit(ctx: Ctx, r: Recurring) -> Block:
+    """One row per active month for the customers who pay `r`."""
+    c, m = _monthly(ctx, r.who)
+    cp = pick(ctx, c, ctx.cp(r.names), r.column, 1.0)
+    scale = 0.8 + 0.4 * ctx.pop.pick[c, (r.column + 1) % 8]
+    amount = np.broadcast_to(np.asarray(r.amount, dtype=np.float64), (ctx.pop.n,))[c]
+    t = when(ctx, m, r.day, TRANSFER_HOURS)
+    return block(c, t, -np.round(amount * scale, 2), r.method, cp, ctx.desc(r.text))

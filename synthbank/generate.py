@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.errors import ConfigError
 from synthbank import flows, spending, tables
-from synthbank.assemble import assemble
+from synthbank.assemble import assemble, concat, month_end_balance
 from synthbank.calendar import Calendar
 from synthbank.events import make_events
 from synthbank.openings import simulate
@@ -31,6 +34,17 @@ log = logging.getLogger(__name__)
 DEFAULT_END = date(2026, 11, 1)
 CHUNK = 4096
 SMALL_TABLES = ("customers", "products", "consents", "contacts", "truth")
+DICTIONARY_COLUMNS = [
+    "customer_id",
+    "account_id",
+    "method",
+    "counterparty_name",
+    "counterparty_iban",
+    "description",
+    "mcc",
+    "location",
+    "country",
+]
 PARQUET = {"compression": "lz4", "statistics": True}
 
 
@@ -46,7 +60,7 @@ class GenerateResult:
 class Chunk:
     """All tables of one chunk of customers."""
 
-    transactions: pl.DataFrame
+    transactions: pa.Table
     small: dict[str, pl.DataFrame]
 
 
@@ -55,7 +69,6 @@ def simulate_chunk(seed: int, index: int, n: int, cal: Calendar) -> Chunk:
     rng = np.random.default_rng([seed, index])
     pop = make_population(rng, index * CHUNK, n, cal)
     ev = make_events(rng, pop, cal)
-    op = simulate(rng, pop, ev, cal)
     ctx = Ctx(rng=rng, pop=pop, ev=ev, cal=cal, vocabs=Vocabs())
     blocks = [
         *flows.income(ctx),
@@ -64,14 +77,17 @@ def simulate_chunk(seed: int, index: int, n: int, cal: Calendar) -> Chunk:
         *spending.special(ctx),
         *spending.travel(ctx),
     ]
+    cols = concat(blocks, pop)
+    op = simulate(rng, pop, ev, cal, month_end_balance(cols, pop, cal))
+    consents, allowed = tables.consents(rng, pop, cal)
     small = {
         "customers": tables.customers(pop),
         "products": tables.products(pop, op),
-        "consents": tables.consents(rng, pop, cal),
-        "contacts": tables.contacts(rng, pop, ev, op, cal),
+        "consents": consents,
+        "contacts": tables.contacts(rng, pop, ev, op, cal, allowed),
         "truth": tables.truth(pop, op, cal),
     }
-    return Chunk(assemble(blocks, pop, ctx.vocabs, int(cal.start_us[0])), small)
+    return Chunk(assemble(cols, pop, ctx.vocabs, int(cal.start_us[0])), small)
 
 
 def _check(customers: int, months: int, end: date) -> None:
@@ -93,6 +109,43 @@ def _prepare(out: Path) -> Path:
     return parts
 
 
+def _write_part(table: pa.Table, path: Path) -> None:
+    """Dictionary-encoded strings are written as plain UTF-8 columns (no Arrow schema stored),
+    so every reader sees String columns."""
+    pq.write_table(
+        table, path, compression="snappy", use_dictionary=DICTIONARY_COLUMNS, store_schema=False
+    )
+
+
+def _write_chunks(
+    customers: int,
+    seed: int,
+    cal: Calendar,
+    parts: Path,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, dict[str, list[pl.DataFrame]]]:
+    """Simulate every chunk and write its transactions; return the row count and the small
+    tables. Writing chunk i (Arrow releases the GIL) overlaps with simulating chunk i+1."""
+    rows, small = 0, {name: [] for name in SMALL_TABLES}
+    n_chunks = -(-customers // CHUNK)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future[None] | None = None
+        for i in range(n_chunks):
+            chunk = simulate_chunk(seed, i, min(CHUNK, customers - i * CHUNK), cal)
+            if pending is not None:
+                pending.result()
+            path = parts / f"part-{i:05d}.parquet"
+            pending = writer.submit(_write_part, chunk.transactions, path)
+            rows += chunk.transactions.num_rows
+            for name, frame in chunk.small.items():
+                small[name].append(frame)
+            if progress is not None:
+                progress(i + 1, n_chunks)
+        if pending is not None:
+            pending.result()
+    return rows, small
+
+
 def generate(
     customers: int,
     months: int,
@@ -109,18 +162,8 @@ def generate(
     out = Path(out)
     parts = _prepare(out)
     cal = Calendar(end=end, months=months)
-    result = GenerateResult(out=out, rows={"transactions": 0})
-    small: dict[str, list[pl.DataFrame]] = {name: [] for name in SMALL_TABLES}
-    n_chunks = -(-customers // CHUNK)
-    for i in range(n_chunks):
-        n = min(CHUNK, customers - i * CHUNK)
-        chunk = simulate_chunk(seed, i, n, cal)
-        chunk.transactions.write_parquet(parts / f"part-{i:05d}.parquet", **PARQUET)
-        result.rows["transactions"] += chunk.transactions.height
-        for name, frame in chunk.small.items():
-            small[name].append(frame)
-        if progress is not None:
-            progress(i + 1, n_chunks)
+    tx_rows, small = _write_chunks(customers, seed, cal, parts, progress)
+    result = GenerateResult(out=out, rows={"transactions": tx_rows})
     for name, frames in small.items():
         frame = pl.concat(frames)
         frame.write_parquet(out / f"{name}.parquet", **PARQUET)

@@ -51,47 +51,91 @@ def recent(event: np.ndarray, months: int) -> np.ndarray:
     return months_since(event) <= months
 
 
-def static_logits(pop: Population, ev: Events) -> np.ndarray:
-    """(n, M, P) logits without the holdings terms (those change during the simulation)."""
-    inc = (pop.income + pop.pension)[:, None]
-    age = ev.age
-    distress = recent(ev.debt, 3)
-    trip_d = decay(ev.trip, 2.5)
-    big = decay(ev.inflow >= 10_000, 2.0)
-    bonus = decay((ev.inflow > 0) & (ev.inflow < 10_000), 1.5)
-    trips_12 = np.cumsum(ev.trip, axis=1) - np.where(ev.trip, 1, 0)
+@dataclass
+class Signals:
+    """What the bank can observe before each month, as (customers x months) arrays."""
+
+    income: np.ndarray  # monthly income (salary/benefit/pension), constant per customer
+    age: np.ndarray
+    balance: np.ndarray  # balance at the end of the previous month
+    distress: np.ndarray  # a debt-collection payment in the last 3 months
+    trips_before: np.ndarray  # trips abroad so far in the period
+    newborn: np.ndarray  # decaying effect of child benefit starting after a birth
+    child_benefit: np.ndarray  # child benefit received in the last 3 months
+
+
+def signals(pop: Population, ev: Events, balance: np.ndarray) -> Signals:
+    """The observable inputs of p_open; month m sees events up to the end of month m-1."""
     kb = ev.child_benefit > 0
-    first_kb_after_birth = kb & (np.arange(kb.shape[1])[None, :] > ev.birth_month[:, None])
-    first_kb_after_birth &= ev.birth_month[:, None] >= 0
-    newborn = decay(first_kb_after_birth & (np.cumsum(first_kb_after_birth, 1) == 1), 4.0)
-    savings = (
-        -5.4
-        + 2.8 * big
-        + 1.1 * bonus
-        + 0.7 * (inc > 4500)
+    after_birth = kb & (np.arange(kb.shape[1])[None, :] > ev.birth_month[:, None])
+    after_birth &= ev.birth_month[:, None] >= 0
+    return Signals(
+        income=(pop.income + pop.pension)[:, None],
+        age=ev.age,
+        balance=np.concatenate([pop.opening[:, None], balance[:, :-1]], axis=1),
+        distress=recent(ev.debt, 3),
+        trips_before=np.cumsum(ev.trip, axis=1) - ev.trip,
+        newborn=decay(after_birth & (np.cumsum(after_birth, 1) == 1), 4.0),
+        child_benefit=recent(kb, 3),
+    )
+
+
+def _savings(s: Signals, pop: Population, ev: Events) -> np.ndarray:
+    """A large inflow (decaying over ~2-3 months), a bonus, a high balance; not in distress."""
+    inc, bal, elsewhere = s.income, s.balance, pop.saves_elsewhere[:, None]
+    return (
+        -5.6
+        + 3.0 * decay(ev.inflow >= 10_000, 2.0) * (1 - 0.6 * elsewhere)
+        + 1.2 * decay((ev.inflow > 0) & (ev.inflow < 10_000), 1.5)
+        + 1.2 * (bal > np.maximum(3 * inc, 8000))
+        + 0.6 * (bal > 25_000)
+        - 1.0 * (bal < 0)
+        + 0.8 * (inc > 4500)
         - 0.6 * (inc < 1600)
-        - 1.2 * pop.saves_elsewhere[:, None]
-        + 0.4 * (age >= 60)
-        - 1.5 * distress
+        - 0.8 * elsewhere
+        + 0.4 * (s.age >= 60)
+        - 1.5 * s.distress
     )
-    insurance = (
-        -5.7
-        + 1.6 * trip_d
-        + 1.0 * decay(ev.flight, 2.0) * (inc > 3500)
-        + 0.6 * (trips_12 >= 3)
-        - 2.0 * pop.travel_insured[:, None]
-        + 0.3 * (age >= 60)
+
+
+def _insurance(s: Signals, pop: Population, ev: Events) -> np.ndarray:
+    """Recent trips, flights x income, unless already insured elsewhere; young adults, seniors."""
+    insured = pop.travel_insured[:, None]
+    uninsured = 1 - 0.85 * insured
+    return (
+        -6.0
+        + 1.4 * decay(ev.trip, 2.5) * uninsured
+        + 2.2 * decay(ev.flight, 2.0) * (s.income > 3500) * uninsured
+        + 0.8 * (s.trips_before >= 3)
+        - 0.8 * insured
+        + 0.8 * ((s.age >= 25) & (s.age < 35))
+        + 0.6 * (s.age >= 65)
     )
-    credit_card = (
-        -5.8
-        + 1.4 * decay(ev.trip, 2.0) * (inc > 2500)
-        + 0.9 * (inc > 4000)
-        - 1.0 * (inc < 1500)
+
+
+def _credit_card(s: Signals, ev: Events) -> np.ndarray:
+    """Recent travel x income, income thresholds, an inverted-U in age."""
+    inc, age = s.income, s.age
+    return (
+        -5.9
+        + 2.2 * decay(ev.trip, 2.0) * (inc > 2500)
+        + 0.6 * (s.trips_before >= 2)
+        + 1.0 * (inc > 4000)
+        - 1.2 * (inc < 1500)
+        + 0.7 * ((age >= 23) & (age < 40))
         - 1.2 * (age < 23)
-        - 0.8 * distress
+        - 0.6 * (age >= 70)
+        - 0.8 * s.distress
     )
-    child = -7.5 + 5.0 * newborn + 2.2 * recent(kb, 3) + 0.5 * (inc > 4000)
-    logits = np.stack([savings, insurance, credit_card, child], axis=2)
+
+
+def static_logits(pop: Population, ev: Events, balance: np.ndarray) -> np.ndarray:
+    """(n, M, P) logits without the holdings terms (those change during the simulation)."""
+    s = signals(pop, ev, balance)
+    child = -7.2 + 5.0 * s.newborn + 2.2 * s.child_benefit + 0.5 * (s.income > 4000)
+    logits = np.stack(
+        [_savings(s, pop, ev), _insurance(s, pop, ev), _credit_card(s, ev), child], axis=2
+    )
     return logits + pop.latent[:, None, :]
 
 
@@ -107,14 +151,16 @@ def _initial(rng: np.random.Generator, pop: Population, ev: Events, cal: Calenda
         ],
         axis=1,
     )
-    eligible = ev.at_start[:, :1] & (ev.age[:, :1] >= 18)
+    eligible = ev.at_start[:, :1] & (pop.adult_day < cal.start_day)[:, None]
     return eligible & (rng.random(share.shape) < share)
 
 
-def simulate(rng: np.random.Generator, pop: Population, ev: Events, cal: Calendar) -> Openings:
+def simulate(
+    rng: np.random.Generator, pop: Population, ev: Events, cal: Calendar, balance: np.ndarray
+) -> Openings:
     """Walk the months: draw openings from p_open, and closures; record truth and holdings."""
-    logits = static_logits(pop, ev)
-    n, m_count, p_count = logits.shape
+    logits = static_logits(pop, ev, balance)
+    m_count = logits.shape[1]
     held = _initial(rng, pop, ev, cal)
     opened_day = np.where(held, _before_period(rng, pop, cal, held.shape), -1)
     p_open = np.full(logits.shape, np.nan)
@@ -123,22 +169,16 @@ def simulate(rng: np.random.Generator, pop: Population, ev: Events, cal: Calenda
     rows: list[tuple[np.ndarray, ...]] = []
     for m in range(m_count):
         dim = int(cal.days_in_month[m])
-        closing = held & (rng.random(held.shape) < CLOSE_RATE[None, :])
-        closed_day = starts[m] + rng.integers(0, dim, held.shape)
-        c, p = np.nonzero(closing)
-        rows.append((c, p, opened_day[c, p], closed_day[c, p]))
-        held &= ~closing
-        lg = logits[:, m, :].copy()
-        lg[:, CREDIT_CARD] += 0.4 * held[:, SAVINGS]
-        prob = 1.0 / (1.0 + np.exp(-lg))
-        prob = np.where(ev.age[:, m : m + 1] >= 18, prob, 0.0)
-        row = ev.at_start[:, m : m + 1] & ~held
+        prob = _month_prob(logits[:, m, :], held, ev.adult[:, m])
+        row = ev.at_start[:, m : m + 1] & ~held  # not held at the start of the month
         p_open[:, m, :] = np.where(row, prob, np.nan)
         draw = row & (rng.random(held.shape) < prob)
-        day = starts[m] + rng.integers(0, dim, held.shape)
+        closing = held & (rng.random(held.shape) < CLOSE_RATE[None, :])
+        c, p = np.nonzero(closing)
+        rows.append((c, p, opened_day[c, p], starts[m] + rng.integers(0, dim, c.size)))
         opened[:, m, :] = draw
-        opened_day = np.where(draw, day, opened_day)
-        held |= draw
+        opened_day = np.where(draw, starts[m] + rng.integers(0, dim, held.shape), opened_day)
+        held = (held & ~closing) | draw  # a closed product can be reopened from next month
     c, p = np.nonzero(held)
     rows.append((c, p, opened_day[c, p], np.full(c.size, -1)))
     keys = ("cust", "product", "opened_day", "closed_day")
@@ -146,10 +186,17 @@ def simulate(rng: np.random.Generator, pop: Population, ev: Events, cal: Calenda
     return Openings(p_open=p_open, opened=opened, rows=out)
 
 
+def _month_prob(logits: np.ndarray, held: np.ndarray, adult: np.ndarray) -> np.ndarray:
+    """This month's p_open: adds the holdings terms; zero for minors."""
+    lg = logits.copy()
+    lg[:, CREDIT_CARD] += 0.4 * held[:, SAVINGS]
+    return np.where(adult[:, None], 1.0 / (1.0 + np.exp(-lg)), 0.0)
+
+
 def _before_period(
     rng: np.random.Generator, pop: Population, cal: Calendar, shape: tuple[int, int]
 ) -> np.ndarray:
     """An opening day between becoming an adult customer and the period start."""
-    lo = np.maximum(pop.since_day, pop.birth_day + int(18 * 365.25))[:, None]
+    lo = np.maximum(pop.since_day, pop.adult_day)[:, None]
     span = np.maximum(cal.start_day - lo, 1)
     return (lo + (rng.random(shape) * span).astype(np.int64)).astype(np.int64)

@@ -46,8 +46,13 @@ class Population:
         return len(self.ids)
 
     @property
-    def adult_end(self) -> np.ndarray:
-        return self.age_end >= 18
+    def adult_day(self) -> np.ndarray:
+        """The 18th birthday by the calendar (days since the epoch; a 29th-31st rolls over
+        into the next month, i.e. never early)."""
+        birth = self.birth_day.astype("datetime64[D]")
+        month = birth.astype("datetime64[M]")
+        day_of_month = birth - month.astype("datetime64[D]")
+        return ((month + 18 * 12).astype("datetime64[D]") + day_of_month).astype(np.int64)
 
 
 def _ages(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -80,7 +85,7 @@ def _status(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
 
 
 def _since(rng: np.random.Generator, age: np.ndarray, cal: Calendar) -> np.ndarray:
-    """Relationship start: spread over decades, ~8% join during the period, minors since birth-ish."""
+    """Relationship start: spread over decades; ~8% join during the period; minors later."""
     end = cal.end_day
     years_possible = np.clip(age - 18, 0.2, 35)
     since = end - (rng.random(age.size) * years_possible * YEAR + cal.months * 30.5)
@@ -99,32 +104,56 @@ def _household(rng: np.random.Generator, age: np.ndarray) -> tuple[np.ndarray, n
     return partner, kids0.astype(np.int64)
 
 
+def _housing(
+    rng: np.random.Generator, age: np.ndarray, total: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Owner or tenant, and the monthly mortgage or rent (0 for young people living at home)."""
+    n = age.size
+    owner = (age >= 25) & (rng.random(n) < np.clip(0.15 + total / 6000, 0, 0.85))
+    at_home = (age < 18) | ((age < 24) & (rng.random(n) < 0.6))
+    housing = np.where(owner, np.clip(0.27 * total, 550, 2600), np.clip(0.32 * total, 420, 1400))
+    return owner, np.where(at_home, 0.0, np.round(housing * (0.85 + 0.3 * rng.random(n)), 2))
+
+
+def _budget(
+    rng: np.random.Generator,
+    total: np.ndarray,
+    housing: np.ndarray,
+    adult: np.ndarray,
+    distress: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly discretionary spending and opening balance: most customers spend less than they
+    earn after fixed costs (balances grow); customers in distress spend more (balances sink)."""
+    n = total.size
+    fixed = housing + adult * (230 + 190 * (housing > 0))  # utilities, health premium, phone
+    disposable = np.maximum(total - fixed, 150)
+    spend = np.where(distress, 1.15, 0.55 + 0.3 * rng.random(n)) * disposable
+    opening = np.where(
+        distress, -rng.random(n) * 600, rng.lognormal(np.log(2.0 * total + 500), 0.6)
+    )
+    return spend, np.round(np.where(adult, opening, rng.random(n) * 200), 2)
+
+
 def make_population(rng: np.random.Generator, first_id: int, n: int, cal: Calendar) -> Population:
     """Draw `n` customers numbered from `first_id`."""
     age = _ages(rng, n)
     status = _status(rng, age)
     income = _income(rng, age, status)
     partner, kids0 = _household(rng, age)
+    income = np.where((status == RETIRED) & partner, 1015.0, income)  # AOW for a couple
     pension = np.where(
         (status == RETIRED) & (rng.random(n) < 0.8), rng.lognormal(np.log(700), 0.7, n), 0.0
     )
     total = income + pension
-    owner = (age >= 25) & (rng.random(n) < np.clip(0.15 + total / 6000, 0, 0.85))
-    at_home = (age < 18) | ((age < 24) & (rng.random(n) < 0.6))
-    housing = np.where(owner, np.clip(0.27 * total, 550, 2600), np.clip(0.32 * total, 420, 1400))
-    housing = np.where(at_home, 0.0, np.round(housing * (0.85 + 0.3 * rng.random(n)), 2))
-    traveller = rng.random(n) < np.clip(0.45 + total / 8000, 0, 0.9)
-    travel_rate = np.where(traveller, rng.lognormal(np.log(0.07), 0.6, n), 0.0)
-    travel_rate *= np.where(age < 18, 0.0, 1.0)
-    distress = (age >= 18) & (rng.random(n) < np.where(total < 2000, 0.09, 0.025))
     adult = age >= 18
+    owner, housing = _housing(rng, age, total)
+    traveller = rng.random(n) < np.clip(0.45 + total / 8000, 0, 0.9)
+    travel_rate = np.where(traveller & adult, rng.lognormal(np.log(0.07), 0.6, n), 0.0)
+    distress = adult & (rng.random(n) < np.where(total < 2000, 0.09, 0.025))
     habits = rng.random((n, 8)) < np.array([0.15, 0.07, 0.02, 0.04, 0.005, 0.3, 0.0, 0.0])
     habits &= adult[:, None]
     habits[:, 3] |= distress & (rng.random(n) < 0.3)  # gamblers over-represented in distress
-    fixed = housing + adult * (230 + 190 * (housing > 0))  # utilities, health premium, phone
-    disposable = np.maximum(total - fixed, 150)
-    spend = np.where(distress, 1.15, 0.55 + 0.3 * rng.random(n)) * disposable
-    opening = np.where(distress, -rng.random(n) * 600, rng.lognormal(np.log(1.2 * total + 200), 0.8))
+    spend, opening = _budget(rng, total, housing, adult, distress)
     return Population(
         ids=np.arange(first_id, first_id + n, dtype=np.int64),
         birth_day=(cal.end_day - age * YEAR).astype(np.int64),
@@ -142,7 +171,7 @@ def make_population(rng: np.random.Generator, first_id: int, n: int, cal: Calend
         saves_elsewhere=adult & (rng.random(n) < np.clip(total / 20000, 0.03, 0.3)),
         travel_insured=traveller & (rng.random(n) < 0.15),
         spend_level=spend,
-        opening=np.round(np.where(age < 18, rng.random(n) * 200, opening), 2),
+        opening=opening,
         pick=rng.random((n, 8)),
         habits=habits,
         latent=rng.normal(0.0, 0.35, (n, 4)),

@@ -72,10 +72,8 @@ def when(
 ) -> np.ndarray:
     """Booking moments in month `m`: a fixed day of the month (0-based) or a random one."""
     dim = ctx.cal.days_in_month[m]
-    if day is None:
-        d = (ctx.rng.random(m.size) * dim).astype(np.int64)
-    else:
-        d = np.minimum(day, dim - 1)
+    random_day = day is None
+    d = (ctx.rng.random(m.size) * dim).astype(np.int64) if random_day else np.minimum(day, dim - 1)
     span = (hours[1] - hours[0]) * US_PER_HOUR
     tod = int(hours[0] * US_PER_HOUR) + (ctx.rng.random(m.size) * span).astype(np.int64)
     tod -= tod % 1_000_000  # whole seconds

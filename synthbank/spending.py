@@ -10,9 +10,9 @@ from synthbank.rows import Block, Ctx, block, expand, lognormal_amount, pick, po
 
 # (merchants, share of the spending budget, rows per month, loyalty, pick column)
 EVERYDAY = (
-    (V.GROCERIES, 0.45, 7.0, 0.7, 1),
+    (V.GROCERIES, 0.45, 6.0, 0.7, 1),
     (V.SHOPS, 0.20, 2.2, 0.2, 2),
-    (V.RESTAURANTS, 0.12, 2.5, 0.3, 3),
+    (V.RESTAURANTS, 0.12, 2.2, 0.3, 3),
     (V.ONLINE, 0.13, 1.5, 0.5, 4),
 )
 # (merchant name, mcc, habit column or None for every adult, rows per month, mean EUR)
@@ -20,7 +20,7 @@ SPECIAL = (
     ("Apotheek De Linde", 5912, None, 0.3, 15.0),
     ("Erasmus MC", 8062, None, 0.04, 120.0),
     ("Huisartsenpraktijk Centrum", 8011, None, 0.06, 35.0),
-    ("Parochie H. Nicolaas", 8661, 1, 0.3, 10.0),
+    (V.PARISH, 8661, 1, 0.3, 10.0),
     ("D66", 8651, 2, 0.15, 40.0),
     ("Holland Casino", 7995, 3, 1.5, 30.0),
     ("Toto", 7995, 3, 2.0, 12.0),

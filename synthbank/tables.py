@@ -19,7 +19,7 @@ TRUTH_SCHEMA = {
     "month": pl.Date(),
     "p_open": pl.Float64(),
 }
-CONTACT_RATE = 0.03
+CONTACT_RATE = 0.045
 CHANNEL_WEIGHTS = np.array([0.45, 0.2, 0.25, 0.1])
 
 
@@ -57,8 +57,13 @@ def products(pop: Population, op: Openings) -> pl.DataFrame:
     return _cast(frame, PRODUCTS.schema).sort("customer_id", "product", "opened_at")
 
 
-def consents(rng: np.random.Generator, pop: Population, cal: Calendar) -> pl.DataFrame:
-    """Opt-out: ~7% objected; channel permissions vary; ~2% of customers have no row."""
+def consents(
+    rng: np.random.Generator, pop: Population, cal: Calendar
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Opt-out: ~7% objected; channel permissions vary; ~2% of customers have no row.
+
+    Also returns (customers x channels) bool: may be sent payment-data offers on that channel.
+    """
     u = rng.random((pop.n, 6))
     stamp = pop.since_day + (u[:, 5] * (cal.end_day - pop.since_day)).astype(np.int64)
     frame = pl.DataFrame(
@@ -73,18 +78,27 @@ def consents(rng: np.random.Generator, pop: Population, cal: Calendar) -> pl.Dat
         }
     )
     has_row = rng.random(pop.n) >= 0.02
-    return _cast(frame.filter(pl.Series(has_row)), CONSENTS.schema)
+    allowed = frame.select(CHANNELS).to_numpy() & (has_row & (u[:, 0] >= 0.07))[:, None]
+    return _cast(frame.filter(pl.Series(has_row)), CONSENTS.schema), allowed
 
 
 def contacts(
-    rng: np.random.Generator, pop: Population, ev: Events, op: Openings, cal: Calendar
+    rng: np.random.Generator,
+    pop: Population,
+    ev: Events,
+    op: Openings,
+    cal: Calendar,
+    allowed: np.ndarray,
 ) -> pl.DataFrame:
-    """Earlier campaigns: a few % of adult non-holders per month; accepted when they opened."""
+    """Earlier campaigns: a few % of adult non-holders per month, only on channels they allow
+    today (so the history breaks no consent); accepted when they opened the product."""
     n, m_count, p_count = op.p_open.shape
     product = rng.integers(0, p_count, (n, m_count))
+    channel = rng.choice(len(CHANNELS), (n, m_count), p=CHANNEL_WEIGHTS)
     held = np.isnan(np.take_along_axis(op.p_open, product[:, :, None], 2)[:, :, 0])
-    hit = ev.at_start & (ev.age >= 18) & ~held & (rng.random((n, m_count)) < CONTACT_RATE)
-    c, m = np.nonzero(hit)
+    reachable = np.take_along_axis(allowed, channel, 1)
+    hit = ev.at_start & ev.adult & ~held & reachable
+    c, m = np.nonzero(hit & (rng.random((n, m_count)) < CONTACT_RATE))
     p = product[c, m]
     later = np.minimum(m + 1, m_count - 1)
     took = op.opened[c, m, p] | op.opened[c, later, p]
@@ -98,9 +112,7 @@ def contacts(
         {
             "customer_id": customer_ids(pop).gather(pl.Series(c)),
             "product": names.gather(pl.Series(p)),
-            "channel": pl.Series(CHANNELS).gather(
-                pl.Series(rng.choice(4, c.size, p=CHANNEL_WEIGHTS))
-            ),
+            "channel": pl.Series(CHANNELS).gather(pl.Series(channel[c, m])),
             "contacted_at": at.astype("datetime64[us]"),
             "label": labels.gather(pl.Series(m)),
             "outcome": pl.Series([*OUTCOMES, None], dtype=pl.String).gather(pl.Series(outcome)),

@@ -6,6 +6,7 @@ generation vectorised. Index 0 of every vocabulary is None (a null in the output
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 # (name, mcc or None). Grouped by the role they play in the simulation.
@@ -40,7 +41,7 @@ SAVINGS_ELSEWHERE = ("Raisin", "Brand New Day", "Meesman")
 DEBT_COLLECTORS = ("Intrum", "Flanderijn Incasso", "GGN Incasso")
 NOTARIES = ("Notariskantoor Van Dijk", "Notariskantoor De Boer", "Notariskantoor Bakker")
 UNIONS = ("FNV", "CNV")
-PARTIES = ("VVD", "D66", "GroenLinks-PvdA", "CDA")
+PARISH = "Parochie H. Nicolaas"
 
 GROCERIES = (("Albert Heijn", 5411), ("Jumbo", 5411), ("Lidl", 5411), ("Aldi", 5411))
 SHOPS = (
@@ -66,16 +67,6 @@ RESTAURANTS = (
 ONLINE = (("bol.com", 5311), ("Zalando", 5969), ("Coolblue", 5732), ("Thuisbezorgd.nl", 5814))
 AIRLINES = (("KLM", 4511), ("Transavia", 4511), ("Corendon", 4511))
 SCHIPHOL = (("Schiphol Parking", 7523), ("HMSHost Schiphol", 5812), ("Rituals Schiphol", 5977))
-ATM = (("Geldmaat", 6011),)
-SPECIAL = (
-    ("Apotheek De Linde", 5912),
-    ("Erasmus MC", 8062),
-    ("Huisartsenpraktijk Centrum", 8011),
-    ("Parochie H. Nicolaas", 8661),
-    ("Holland Casino", 7995),
-    ("Toto", 7995),
-    ("Pink Velvet Club", 5967),
-)
 ABROAD = {
     "ES": (("Mercadona", 5411), ("Restaurante El Faro", 5812), ("Hotel Playa Sol", 7011)),
     "FR": (("Carrefour", 5411), ("Boulangerie Paul", 5814), ("Hotel Ibis Paris", 7011)),
@@ -105,31 +96,6 @@ CITIES = (
     "Nijmegen",
 )
 SCHIPHOL_LOCATION = "Schiphol"
-FIXED_DESCRIPTIONS = (
-    "AOW",
-    "WW-uitkering",
-    "KINDERBIJSLAG",
-    "BONUS",
-    "NALATENSCHAP",
-    "VERKOOP WONING",
-    "PENSIOEN",
-    "Huur",
-    "Hypotheek termijn",
-    "Termijnbedrag energie",
-    "Waterrekening",
-    "Abonnement",
-    "Premie zorgverzekering",
-    "Premie verzekering",
-    "Premie reisverzekering",
-    "Inleg",
-    "Betaling vordering",
-    "Contributie",
-    "Gift",
-    "Betaalpakket",
-    "Tikkie",
-    "Zakgeld",
-    "Online bestelling",
-)
 
 
 @dataclass
@@ -161,5 +127,7 @@ class Vocabs:
     def iban(self) -> list[str | None]:
         """A stable fake IBAN for every named counterparty, aligned with `counterparty.items`."""
         return [None] + [
-            f"NL{10 + i % 89:02d}SYNC{i:010d}" for i in range(1, len(self.counterparty.items))
+            f"NL{10 + zlib.crc32(name.encode()) % 89:02d}SYNC{zlib.crc32(name.encode()):010d}"
+            for name in self.counterparty.items[1:]
+            if name is not None
         ]

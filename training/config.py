@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.estimator import PropensityEstimator
+if TYPE_CHECKING:
+    from models.estimator import PropensityEstimator
 
 
 class LightGBMParams(BaseModel):
@@ -33,6 +34,8 @@ class LightGBMParams(BaseModel):
 
     def estimator(self, seed: int) -> PropensityEstimator:
         """A fresh, unfitted estimator with these parameters."""
+        from models.estimator import PropensityEstimator  # loads LightGBM only when training
+
         return PropensityEstimator(**self.model_dump(), random_state=seed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -74,9 +75,10 @@ def to_matrix(frame: pl.DataFrame) -> np.ndarray:
 
 
 def fingerprint(split: Split) -> str:
-    """A fingerprint of the training rows (ids, features, labels) for the MLflow run."""
+    """A fingerprint of the training rows (ids, features, labels, in order) for the MLflow run
+    (row hashes are polars' own: comparable between runs with the same polars version)."""
     frame = pl.concat([split.ids, split.features], how="horizontal").with_columns(
         label=pl.Series(split.y)
     )
-    digest = frame.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).sum()
-    return f"{split.n}x{frame.width}-{int(digest) & 0xFFFFFFFFFFFFFFFF:016x}"
+    digest = hashlib.sha256(frame.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()[:16]
+    return f"{split.n}x{frame.width}-{digest}"

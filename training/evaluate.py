@@ -75,19 +75,36 @@ def baseline_pipeline(seed: int) -> Pipeline:
     )
 
 
-def oracle_probability(
-    truth: pl.LazyFrame, product: str, as_of: date, horizon_days: int
-) -> pl.LazyFrame:
-    """(customer_id, p_true): the simulator's P(open within the horizon) =
-    1 - prod over the horizon's months of (1 - p_open)."""
+def horizon_months(as_of: date, horizon_days: int) -> list[date]:
+    """Month starts m with as_of <= m < as_of + horizon (the truth is monthly)."""
     end = as_of + timedelta(days=horizon_days)
+    months, cursor = [], date(as_of.year, as_of.month, 1)
+    while cursor < end:
+        if cursor >= as_of:
+            months.append(cursor)
+        cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
+    return months
+
+
+def oracle_probability(
+    truth: pl.LazyFrame, product: str, ids: pl.DataFrame, as_of: date, horizon_days: int
+) -> pl.DataFrame:
+    """(customer_id, p_true) for `ids`: the simulator's P(open within the horizon) =
+    1 - prod over the horizon's months of (1 - p_open).
+
+    The truth has no row for a month in which the customer already holds the product, so an
+    opener's later months are missing; they carry the opener's last p_open forward (dropping
+    them would make openers look less likely than non-openers)."""
+    months = pl.DataFrame({"month": horizon_months(as_of, horizon_days)}, schema={"month": pl.Date})
+    rows = truth.filter(pl.col("product") == product).select("customer_id", "month", "p_open")
+    grid = ids.select("customer_id").unique().join(months, how="cross").lazy()
     return (
-        truth.filter(
-            (pl.col("product") == product) & (pl.col("month") >= as_of) & (pl.col("month") < end)
-        )
+        grid.join(rows, on=["customer_id", "month"], how="left")
+        .sort("customer_id", "month")
+        .with_columns(pl.col("p_open").fill_nan(None).forward_fill().over("customer_id"))
         .group_by("customer_id")
-        .agg((1 - pl.col("p_open").clip(0.0, 1.0)).log().sum().alias("log_stay"))
-        .select("customer_id", (1 - pl.col("log_stay").exp()).alias("p_true"))
+        .agg((1 - (1 - pl.col("p_open").fill_null(0.0).clip(0.0, 1.0)).product()).alias("p_true"))
+        .collect()
     )
 
 
@@ -96,12 +113,10 @@ def oracle_auc(
 ) -> float | None:
     """ROC-AUC of the true probabilities on the test population (`test_ids`: customer_id,
     as_of in label order); customers absent from the truth count as p = 0."""
-    as_of = test_ids["as_of"][0]
-    p_true = oracle_probability(truth, product, as_of, horizon_days).collect()
+    if not 0 < np.asarray(y).sum() < len(y):
+        return None
+    p_true = oracle_probability(truth, product, test_ids, test_ids["as_of"][0], horizon_days)
     joined = test_ids.select("customer_id").join(
         p_true, on="customer_id", how="left", maintain_order="left"
     )
-    p = joined["p_true"].fill_null(0.0).to_numpy()
-    if not 0 < np.asarray(y).sum() < len(y):
-        return None
-    return float(roc_auc_score(y, p))
+    return float(roc_auc_score(y, joined["p_true"].fill_null(0.0).to_numpy()))

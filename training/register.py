@@ -7,6 +7,8 @@ the same test frame (the champion is re-scored here, so the comparison is like f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 import warnings
@@ -102,7 +104,8 @@ def log_and_register(
             if plots_dir is not None:
                 mlflow.log_artifacts(str(plots_dir), "plots")
             model_uri = _log_model(bundle)
-        version = mlflow.register_model(model_uri, model_name(bundle.product))
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
+            version = mlflow.register_model(model_uri, model_name(bundle.product))
     return run.info.run_id, str(version.version)
 
 

@@ -42,6 +42,7 @@ class ProductResult:
     counts: dict[str, int] = field(default_factory=dict)
     version: str | None = None
     promoted: bool = False
+    bundle: ModelBundle | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The product's entry in the metrics JSON file."""
@@ -213,6 +214,7 @@ def _train_one(
         counts=counts,
         version=version,
         promoted=decision.promoted,
+        bundle=bundle.with_version(version),
     )
 
 

@@ -15,7 +15,7 @@ from serving_world import AS_OF, World, worlds
 from serving.batch import run_selection
 
 SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -93,7 +93,7 @@ def _check_run(world: World, decisions: pl.DataFrame) -> None:
         assert not (row["product"] == "credit_card" and cid in distressed)
         assert row["channel"] != "phone" or cid in current
     caps = {(c.id, ch): n for c in world.campaigns for ch, n in c.capacity.items()}
-    for (camp, ch), n in chosen.group_by("campaign_id", "channel").len().iter_rows():
+    for camp, ch, n in chosen.group_by("campaign_id", "channel").len().iter_rows():
         assert n <= caps[(camp, ch)], "capacity exceeded"
 
 

@@ -1,0 +1,158 @@
+"""Pipeline shape, several dates at once, hash partitions, the catalogue and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from features.catalogue import catalogue, reason_text
+from features.config import FeatureConfig, Rule
+from features.pipeline import build_features, build_features_many, partition, special_count
+from features.schemas import Tables
+from propensity.cli import app
+from tests.features.feature_synth import make_frames, make_tables
+
+DATES = [date(2025, 6, 1), date(2025, 12, 1), date(2026, 6, 15)]
+
+
+@pytest.fixture(scope="module")
+def tables() -> Tables:
+    return make_tables(11, n_customers=30, n_rows=1500)
+
+
+def test_output_columns_follow_the_catalogue(tables: Tables) -> None:
+    out = build_features(tables, date(2026, 1, 1), FeatureConfig()).collect()
+    names = [i.name for i in catalogue(FeatureConfig())]
+    assert out.columns == ["customer_id", "as_of", *names]
+    assert out.schema["as_of"] == pl.Date
+    assert out["customer_id"].is_unique().all()
+    since = tables.customers.collect().filter(pl.col("customer_since") < date(2026, 1, 1))
+    assert sorted(out["customer_id"]) == sorted(since["customer_id"])
+    assert all(
+        dtype.is_numeric() or dtype == pl.Boolean
+        for dtype in out.drop("customer_id", "as_of").dtypes
+    )
+
+
+def test_user_category_becomes_columns(tables: Tables) -> None:
+    rule = Rule(name="tikkie", category="tikkie", description=("tikkie",))
+    config = FeatureConfig(rules=(rule,))
+    out = build_features(tables, date(2026, 1, 1), config).collect()
+    assert "tikkie_txn_count_90d" in out.columns
+    assert out["tikkie_txn_count_365d"].sum() > 0
+    assert [i.name for i in catalogue(config)] == out.columns[2:]
+
+
+def test_many_dates_equal_one_date_at_a_time(tables: Tables) -> None:
+    config = FeatureConfig()
+    many = build_features_many(tables, DATES, config).collect()
+    single = pl.concat([build_features(tables, d, config).collect() for d in DATES])
+    assert_frame_equal(many, single)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_partitions_union_equals_whole(tables: Tables, n: int) -> None:
+    config = FeatureConfig()
+    whole = build_features(tables, date(2026, 2, 1), config).collect()
+    parts = [
+        build_features(partition(tables, n, i), date(2026, 2, 1), config).collect()
+        for i in range(n)
+    ]
+    assert all(p.height > 0 for p in parts)
+    assert_frame_equal(pl.concat(parts).sort("customer_id"), whole)
+
+
+def test_partition_rejects_bad_index(tables: Tables) -> None:
+    with pytest.raises(ValueError, match="partition 3 of 3"):
+        partition(tables, 3, 3)
+
+
+def test_special_rows_are_counted(tables: Tables) -> None:
+    tx = tables.transactions.collect()
+    n = special_count(tables, date(2026, 1, 1), FeatureConfig())
+    specials = tx.filter(
+        pl.col("transaction_id").str.starts_with("S")
+        & (pl.col("booked_at") < pl.datetime(2026, 1, 1))
+    )
+    assert n == specials.height > 0
+
+
+def test_reason_texts_recover_dates() -> None:
+    as_of = date(2026, 11, 1)
+    row = {
+        "large_inflow_amount_max_30d": 24000.0,
+        "days_since_last_large_inflow": 29,
+        "large_inflow_30d": True,
+    }
+    assert reason_text("large_inflow_30d", row, as_of) == "large inflow of EUR 24,000 on 2026-10-03"
+    assert (
+        reason_text("days_since_first_child_benefit", 40, as_of) == "child benefit started 2026-09"
+    )
+    assert (
+        reason_text("days_since_first_airport", 3, as_of)
+        == "first payment at an airport on 2026-10-29"
+    )
+    assert "EUR 1,234" in reason_text("salary_monthly_amount", 1234.0, as_of)
+    assert reason_text("holds_savings", None, as_of).endswith("none")
+
+
+def write_dir(tmp_path: Path) -> Path:
+    frames, _ = make_frames(3, n_customers=10, n_rows=400)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in frames.items():
+        frame.write_parquet(data / f"{name}.parquet")
+    ids = frames["customers"]["customer_id"]
+    pl.DataFrame(
+        {
+            "customer_id": ids,
+            "payment_data_marketing": True,
+            "email": True,
+            "sms": True,
+            "post": True,
+            "phone": True,
+        }
+    ).write_parquet(data / "consents.parquet")
+    return data
+
+
+def test_cli_writes_features_and_prints_catalogue(tmp_path: Path) -> None:
+    data = write_dir(tmp_path)
+    out = tmp_path / "f.parquet"
+    result = CliRunner().invoke(
+        app, ["features", str(data), "--as-of", "2026-01-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    written = pl.read_parquet(out)
+    tables = Tables.from_frames(
+        **{
+            k: pl.read_parquet(data / f"{k}.parquet")
+            for k in ("transactions", "customers", "products")
+        }
+    )
+    assert_frame_equal(written, build_features(tables, date(2026, 1, 1), FeatureConfig()).collect())
+    shown = CliRunner().invoke(app, ["features", "--catalogue"], terminal_width=200)
+    assert shown.exit_code == 0
+    assert "salary_amount_sum_90d" in shown.output and "days_since_last_salary" in shown.output
+
+
+def test_cli_bad_date_is_a_user_error(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "propensity.cli",
+        "features",
+        str(tmp_path),
+        "--as-of",
+        "2026-13-01",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "2026-13-01" in result.stderr and "Traceback" not in result.stderr

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
+from features.errors import ModelNotFoundError
 from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
+from models.bundle import ModelBundle
 from models.registry import resolve_tracking_uri
 from propensity.config import AppConfig
 from propensity.report import write_report
@@ -76,13 +78,33 @@ def read_truth(data_dir: Path) -> pl.LazyFrame | None:
     return pl.scan_parquet(path) if path.exists() else None
 
 
+def champions(products: list[str], tracking_uri: str) -> tuple[dict[str, ModelBundle], list[str]]:
+    """The champion bundle of each product that has one, and the products that have none."""
+    bundles: dict[str, ModelBundle] = {}
+    missing = []
+    for product in products:
+        try:
+            bundles.update(load_bundles([product], "champion", tracking_uri))
+        except ModelNotFoundError:
+            missing.append(product)
+    return bundles, missing
+
+
 def score_and_select(
     config: AppConfig, tables: Tables, as_of: date, run_id: str, tracking_uri: str
-) -> RunSummary:
-    """Score consenting customers with the champions, then select and record the run."""
+) -> tuple[RunSummary, list[str]]:
+    """Score consenting customers with the champions, then select and record the run.
+
+    A campaign whose product has no champion model (e.g. too few positives to train) is left
+    out of the run and named in the returned notes.
+    """
     serving = config.serving_config()
-    products = sorted({c.product for c in config.campaigns if c.active_on(as_of)})
-    bundles = load_bundles(products, "champion", tracking_uri)
+    active = [c for c in config.campaigns if c.active_on(as_of)]
+    bundles, missing = champions(sorted({c.product for c in active}), tracking_uri)
+    notes = [f"campaigns for {p} skipped: no champion model" for p in missing]
+    for note in notes:
+        log.warning(note)
+    campaigns = [c for c in active if c.product in bundles]
     gate = consent_gate(tables)
     from features.pipeline import build_features
 
@@ -91,10 +113,10 @@ def score_and_select(
     explainer = feature_explainer(
         gate.tables, as_of, bundles, config.features, k=serving.reasons_per_offer
     )
-    return run_selection(
+    summary = run_selection(
         tables,
         scores,
-        list(config.campaigns),
+        campaigns,
         serving,
         as_of=as_of,
         run_id=run_id,
@@ -104,6 +126,7 @@ def score_and_select(
         replace=config.run.replace,
         explain=explainer,
     )
+    return summary, notes
 
 
 def run_job(config: AppConfig, step: Step) -> JobResult:
@@ -131,9 +154,9 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     as_of = config.run.as_of or default_as_of(tables)
     run_id = config.run.run_id or f"run-{as_of.isoformat()}"
     step("scoring and selecting", 0.75)
-    summary = score_and_select(config, tables, as_of, run_id, tracking_uri)
+    summary, notes = score_and_select(config, tables, as_of, run_id, tracking_uri)
     step("writing the report", 0.95)
-    data = build_report_data(config, summary, training, source=str(data_dir))
+    data = build_report_data(config, summary, training, source=str(data_dir), notes=notes)
     report = write_report(data, work / "reports" / f"{run_id}.html")
     step("done", 1.0)
     return JobResult(

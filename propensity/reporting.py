@@ -117,8 +117,9 @@ def build_report_data(
     summary: RunSummary,
     training: dict[str, ProductResult],
     source: str,
+    notes: list[str] | None = None,
 ) -> ReportData:
-    notes = [f"{p}: {r.message}" for p, r in training.items()]
+    notes = [*(notes or []), *(f"{p}: {r.message}" for p, r in training.items())]
     notes.append(f"files: {', '.join(str(Path(p)) for p in summary.files)}")
     return ReportData(
         run_id=summary.run_id,

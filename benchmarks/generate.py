@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from synthbank import generate
+# Running `python benchmarks/generate.py` puts benchmarks/ first on sys.path, where sibling
+# scripts (e.g. benchmarks/features.py) would shadow the packages of the same name.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+from synthbank import generate  # noqa: E402
 
 
 def _peak_rss_mib() -> float:

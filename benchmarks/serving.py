@@ -68,7 +68,9 @@ FEATURES = [
 def synth_features(n: int, rng: np.random.Generator) -> pl.DataFrame:
     data = {"customer_id": [f"c{i:07d}" for i in range(n)]}
     for j, name in enumerate(FEATURES):
-        data[name] = rng.gamma(2.0 + j % 3, 100.0 * (1 + j % 5), n)
+        value = rng.gamma(2.0 + j % 3, 100.0 * (1 + j % 5), n)
+        # like the real features: counts and days are whole numbers, amounts in cents
+        data[name] = np.round(value, 0 if ("count" in name or "days" in name) else 2)
     data["age_years"] = rng.integers(10, 90, n).astype(np.float64)
     return pl.DataFrame(data)
 
@@ -160,7 +162,8 @@ def main() -> None:
     ap.add_argument("--contacts", type=int, default=2_000_000)
     ap.add_argument("--ledger-url", default=None)
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("serving.batch").setLevel(logging.INFO)
     rng = np.random.default_rng(7)
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     url = args.ledger_url or f"sqlite:///{work / 'ledger.sqlite'}"

@@ -26,23 +26,32 @@ from features.expressions import FeatureInfo, feature_name
 _EPOCH_SHIFT = -(2**20)
 
 
-def opening_balances(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Balance before each customer's first booking, from all rows with a `cix` (special ones
-    too: this is the account's state before the data starts, not the effect of a payment)."""
-    first = (pl.col("balance_after") - pl.col("amount")).sort_by("booked_at", "transaction_id")
-    return rows.group_by("cix").agg(first.first().fill_null(0.0).alias("opening"))
+def opening_balances(transactions: pl.LazyFrame, index: pl.LazyFrame) -> pl.LazyFrame:
+    """Balance before each customer's first booking (`balance_after - amount` of the first row
+    in (booked_at, transaction_id) order), from all rows, special ones too: this is the
+    account's state before the data starts, not the effect of any payment."""
+    before = pl.col("balance_after") - pl.col("amount")
+    first = before.sort_by("booked_at", "transaction_id").first().fill_null(0.0)
+    return (
+        transactions.group_by("customer_id")
+        .agg(first.alias("opening"))
+        .join(index.select("customer_id", "cix"), on="customer_id", how="inner")
+        .select("cix", "opening")
+    )
 
 
 def daily_balances(rows: pl.LazyFrame, opening: pl.LazyFrame) -> pl.LazyFrame:
     """End-of-day balance per customer and booking day, with the next booking day. The key
-    (customer index, day) is packed into one UInt64 so grouping and sorting are cheap."""
+    (customer index, day) is packed into one UInt64: sorting it first makes the group-by a
+    pass over sorted runs (and is cheap when the input is already in customer/time order)."""
     day = pl.col("day").cast(pl.Int32)
     key = pl.col("cix").cast(pl.UInt64) * 2**32 + (day - _EPOCH_SHIFT).cast(pl.UInt64)
     same_next = pl.col("cix").shift(-1) == pl.col("cix")
     return (
-        rows.group_by(key.alias("key"))
-        .agg(pl.col("amount").sum().alias("net"))
+        rows.select(key.alias("key"), "amount")
         .sort("key")
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("amount").sum().alias("net"))
         .select(
             (pl.col("key") // 2**32).cast(pl.UInt32).alias("cix"),
             ((pl.col("key") % 2**32).cast(pl.Int32) + _EPOCH_SHIFT).cast(pl.Date).alias("day"),

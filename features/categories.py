@@ -53,6 +53,19 @@ class RuleSet:
     def dtype(self) -> pl.Enum:
         return pl.Enum(self.categories)
 
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The columns some rule or flag reads: the key of the distinct combinations."""
+        used = {
+            "counterparty_name": any(r.counterparty for r in self.rules),
+            "counterparty_iban": any(r.iban for r in self.rules),
+            "mcc": bool(self.airport_mcc) or any(r.mcc or r.mcc_range for r in self.rules),
+            "method": any(r.method for r in self.rules),
+            "description": any(r.description for r in self.rules),
+            "location": bool(self.airport_location),
+        }
+        return tuple(c for c in KEY_COLUMNS if used[c])
+
 
 def _read_toml(text: str, source: str) -> dict[str, Any]:
     try:
@@ -212,11 +225,11 @@ def airport_expr(ruleset: RuleSet) -> pl.Expr:
     return (by_place.fill_null(False) | by_mcc.fill_null(False)).alias("airport")
 
 
-def rule_key() -> pl.Expr:
+def rule_key(columns: tuple[str, ...] = KEY_COLUMNS) -> pl.Expr:
     """A 64-bit hash of the columns the rules read (and the direction): XOR of per-column
     hashes with distinct seeds, cheaper than hashing a struct of them."""
     key = (pl.col("amount") > 0).cast(pl.UInt64)
-    for i, column in enumerate(KEY_COLUMNS):
+    for i, column in enumerate(columns):
         key = key ^ pl.col(column).hash(seed=101 + i)
     return key.alias("_rule_key")
 
@@ -225,13 +238,14 @@ def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
     """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read: the
     rules are evaluated once per distinct combination of those columns and joined back by a
     hash of the combination (only the remaining, narrow columns travel through the join)."""
-    keyed = transactions.with_columns(rule_key())
+    columns = ruleset.key_columns
+    keyed = transactions.with_columns(rule_key(columns))
     combos = (
-        keyed.select("_rule_key", *KEY_COLUMNS, (pl.col("amount") > 0).alias("credit"))
+        keyed.select("_rule_key", *columns, (pl.col("amount") > 0).alias("credit"))
         .unique(subset=["_rule_key"], keep="any")
         .select("_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset))
     )
-    return keyed.drop(KEY_COLUMNS).join(combos, on="_rule_key", how="left").drop("_rule_key")
+    return keyed.drop(columns).join(combos, on="_rule_key", how="left").drop("_rule_key")
 
 
 def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:

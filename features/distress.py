@@ -41,7 +41,7 @@ def distress_flags(tables: Tables, as_of: date, config: FeatureConfig) -> pl.Laz
         (pl.col("category") == "debt_collection").sum().alias("debt"),
         (pl.col("category") == "gambling").sum().alias("gambling"),
     )
-    opening = opening_balances(booked_before(tables.transactions, as_of, index))
+    opening = opening_balances(booked_before(tables.transactions, as_of), index)
     daily = daily_balances(rows, opening)
     below = (
         daily.with_columns(_overlap_days(start, as_of).alias("d"))

@@ -58,9 +58,10 @@ def feature_infos(
 def _features_from_rows(
     prepared: Prepared, tables: Tables, as_of: date, config: FeatureConfig
 ) -> pl.LazyFrame:
-    """All families for one date from the prepared (categorised, non-special) rows."""
-    ruleset, rows, products = prepared.ruleset, prepared.rows, prepared.products
-    agg = bucketed(rows, as_of, config.windows, ruleset).cache()
+    """All families for one date from the prepared (categorised, non-special) rows. The
+    bucketed aggregate feeds two families, so it is computed here, once."""
+    ruleset, rows, products = prepared.ruleset, prepared.rows.lazy(), prepared.products
+    agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
     totals = agg.group_by("cix").agg(
         *(e for _, e in flow_features(config)),
         *(e for _, e in recency_features(ruleset, config, as_of)),
@@ -69,11 +70,11 @@ def _features_from_rows(
     families = [
         totals,
         category_features(agg, ruleset, config),
-        balance_frame(prepared.daily, as_of, config),
+        balance_frame(prepared.daily.lazy(), as_of, config),
         income,
         large_inflow_frame(rows, income, as_of, config),
     ]
-    out = customer_base(prepared.index, as_of).join(
+    out = customer_base(prepared.index.lazy(), as_of).join(
         product_frame(tables.products, as_of, products), on="customer_id", how="left"
     )
     for family in families:
@@ -86,33 +87,42 @@ def _features_from_rows(
 
 @dataclass(frozen=True)
 class Prepared:
-    """What every date needs: the rules, the customer index, the categorised non-special rows
-    and the daily balances (lazy; cached or in memory)."""
+    """What every date needs, in memory: the rules, the customer index, the categorised
+    non-special rows and the daily balances."""
 
     ruleset: RuleSet
     products: tuple[str, ...]
-    index: pl.LazyFrame
-    rows: pl.LazyFrame
-    daily: pl.LazyFrame
+    index: pl.DataFrame
+    rows: pl.DataFrame
+    daily: pl.DataFrame
 
 
 def prepare(tables: Tables, before: date, config: FeatureConfig) -> Prepared:
-    """Categorise once (rules per distinct counterparty combination), drop special rows,
-    derive daily balances. `.cache()` makes a plan that reads these several times compute
-    them once."""
+    """Scan and categorise once (rules per distinct counterparty combination), drop special
+    rows, derive daily balances; kept in memory because every family and every date reads
+    them (a narrow frame: about 20 bytes per transaction)."""
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
-    index = customer_index(tables.customers, before).cache()
-    rows = narrow(categorised(tables.transactions, ruleset, before, index), ruleset, config)
-    rows = rows.cache()
-    opening = opening_balances(booked_before(tables.transactions, before, index))
-    daily = daily_balances(rows, opening).cache()
+    index = customer_index(tables.customers, before).collect()
+    rows, opening = pl.collect_all(
+        [
+            narrow(
+                categorised(tables.transactions, ruleset, before, index.lazy()), ruleset, config
+            ),
+            opening_balances(booked_before(tables.transactions, before), index.lazy()),
+        ],
+        engine="streaming",
+    )
+    daily = daily_balances(rows.lazy(), opening.lazy()).collect(engine="streaming")
+    log.info("categorised %d non-special transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, daily)
 
 
 def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
     """One row per customer with `customer_since < as_of`: `customer_id`, `as_of`, then the
-    features of `feature_infos`, from transactions booked and products opened before `as_of`."""
+    features of `feature_infos`, from transactions booked and products opened before `as_of`.
+    The scan and the large aggregations run here (streaming engine); the returned LazyFrame
+    only joins the per-customer families."""
     prepared = prepare(tables, as_of, config)
     return _features_from_rows(prepared, tables, as_of, config).sort("customer_id")
 
@@ -121,17 +131,17 @@ def build_features_many(
     tables: Tables, as_of_dates: list[date], config: FeatureConfig
 ) -> pl.LazyFrame:
     """One row per customer and date (same columns as `build_features`). The transactions are
-    scanned and categorised once; the narrow non-special rows and the daily balances are kept
-    in memory and every date aggregates from them."""
+    scanned and categorised once (up to the last date); every date then aggregates from the
+    narrow rows in memory, one date at a time, so memory stays bounded by one date's work plus
+    the output."""
     if not as_of_dates:
         return build_features(tables, date(2000, 1, 1), config).clear()
     dates = sorted(set(as_of_dates))
-    lazy = prepare(tables, dates[-1], config)
-    index, rows, daily = pl.collect_all([lazy.index, lazy.rows, lazy.daily], engine="streaming")
-    log.info("categorised %d non-special transactions once for %d dates", len(rows), len(dates))
-    prepared = Prepared(lazy.ruleset, lazy.products, index.lazy(), rows.lazy(), daily.lazy())
-    frames = [_features_from_rows(prepared, tables, d, config) for d in dates]
-    return pl.concat(frames).sort("as_of", "customer_id")
+    prepared = prepare(tables, dates[-1], config)
+    frames = [
+        _features_from_rows(prepared, tables, d, config).collect(engine="streaming") for d in dates
+    ]
+    return pl.concat(frames).lazy().sort("as_of", "customer_id")
 
 
 def special_count(tables: Tables, as_of: date, config: FeatureConfig) -> int:

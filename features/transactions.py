@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from features.categories import KEY_COLUMNS, RuleSet, categorise
+from features.categories import RuleSet, categorise
 from features.config import FeatureConfig
 from features.expressions import (
     FeatureInfo,
@@ -61,7 +61,7 @@ def categorised(
     customer key, `day`, `amount`, `country`, `category`, `airport`)."""
     who = "cix" if index is not None else "customer_id"
     rows = booked_before(transactions, before, index).select(
-        who, "booked_at", "amount", "country", *KEY_COLUMNS
+        who, "booked_at", "amount", "country", *ruleset.key_columns
     )
     day = pl.col("booked_at").dt.date().alias("day")
     return categorise(rows, ruleset).select(who, day, "amount", "country", "category", "airport")

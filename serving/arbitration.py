@@ -20,12 +20,20 @@ OPTION_KEY = ["customer_id", "campaign_id", "channel"]
 _HASH_SEED = 0x5EED
 
 
-def _best_per_customer(options: pl.LazyFrame) -> pl.LazyFrame:
-    """Each customer's best option: highest expected value, then channel preference, then id."""
+def _by_preference(options: pl.DataFrame) -> pl.DataFrame:
+    """Options sorted so each customer's rows run from best to worst, with a row id.
+
+    Best = highest expected value, then channel preference, then campaign and channel ids.
+    """
     return options.sort(
         ["customer_id", "expected_value", "preference", "campaign_id", "channel"],
         descending=[False, True, False, False, False],
-    ).unique("customer_id", keep="first", maintain_order=True)
+    ).with_row_index("_oid")
+
+
+def _first_per_customer(ordered: pl.DataFrame) -> pl.DataFrame:
+    """The first (best) remaining row of each customer in a frame sorted by customer."""
+    return ordered.filter(pl.col("customer_id").ne_missing(pl.col("customer_id").shift(1)))
 
 
 def _within_capacity(proposals: pl.LazyFrame, capacity: pl.LazyFrame) -> pl.LazyFrame:
@@ -45,18 +53,18 @@ def arbitrate(options: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
     options: customer_id, campaign_id, channel, expected_value, preference (+ any others);
     capacity: campaign_id, channel, capacity.
     """
-    remaining = options
+    remaining = _by_preference(options)  # filtering keeps this order: no re-sort per round
     cap = capacity.lazy()
     rounds = 0
     while True:
         rounds += 1
-        proposals = _within_capacity(_best_per_customer(remaining.lazy()), cap).collect()
-        rejected = proposals.filter(~pl.col("accepted")).select(OPTION_KEY)
+        proposals = _within_capacity(_first_per_customer(remaining).lazy(), cap).collect()
+        rejected = proposals.filter(~pl.col("accepted"))["_oid"]
         if rejected.is_empty():
             break
-        remaining = remaining.join(rejected, OPTION_KEY, "anti")
+        remaining = remaining.filter(~pl.col("_oid").is_in(rejected.implode()))
     log.info("arbitration settled after %d round(s)", rounds)
-    return proposals.drop("_rank", "capacity", "accepted").sort("customer_id")
+    return proposals.drop("_oid", "_rank", "capacity", "accepted").sort("customer_id")
 
 
 def control_draw(customer: pl.Expr, campaign: pl.Expr) -> pl.Expr:

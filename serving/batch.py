@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -165,6 +167,42 @@ def _dry_history(
     return pl.concat([hist, imported.select(list(HISTORY_SCHEMA))]).unique(maintain_order=True)
 
 
+@dataclass
+class _Run:
+    """What one run needs besides the ledger connection (keeps `run_selection` short)."""
+
+    inputs: Inputs
+    gates: dict[str, int]
+    scores: pl.DataFrame
+    campaigns: list[Campaign]
+    config: ServingConfig
+    as_of: date
+    run_id: str
+    digest: str
+    explain: Explainer | None
+
+    def decide(self, history: pl.DataFrame, dry_run: bool) -> tuple[RunSummary, pl.DataFrame]:
+        t0 = time.perf_counter()
+        decision = decide(
+            _replace_history(self.inputs, history), self.campaigns, self.config, self.as_of
+        )
+        t1 = time.perf_counter()
+        decisions = _with_reasons(decision, self.explain)
+        log.info("decided in %.1f s, reasons in %.1f s", t1 - t0, time.perf_counter() - t1)
+        summary = _summary(
+            decisions,
+            decision.below_threshold,
+            self.gates,
+            self.scores,
+            self.run_id,
+            self.as_of,
+            dry_run,
+            self.digest,
+        )
+        _log_gates(summary.gates, summary.counts)
+        return summary, decisions
+
+
 def run_selection(
     tables: Tables,
     scores: pl.DataFrame,
@@ -190,19 +228,13 @@ def run_selection(
     log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
     inputs, gates = _inputs(tables, scores, active, config, as_of, distress)
     imported = tables.contacts.collect()
-    digest = config_hash(config, active)
-    url = lg.ledger_url(ledger_url or config.ledger_url, work_dir)
-    engine = lg.make_engine(url)
+    run = _Run(
+        inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain
+    )
+    engine = lg.make_engine(lg.ledger_url(ledger_url or config.ledger_url, work_dir))
     try:
         if dry_run:
-            history = _dry_history(engine, imported, as_of, _lookback(config))
-            decision = decide(_replace_history(inputs, history), active, config, as_of)
-            decisions = _with_reasons(decision, explain)
-            summary = _summary(
-                decisions, decision.below_threshold, gates, scores, run_id, as_of, True, digest
-            )
-            _log_gates(summary.gates, summary.counts)
-            return summary
+            return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
         with lg.locked(engine) as conn:
             if lg.run_exists(conn, run_id):
                 if not replace:
@@ -211,17 +243,12 @@ def run_selection(
                     )
                 lg.delete_run(conn, run_id)
             merge_imported(conn, imported)
-            history = read_history(conn, as_of, _lookback(config))
-            decision = decide(_replace_history(inputs, history), active, config, as_of)
-            decisions = _with_reasons(decision, explain)
-            summary = _summary(
-                decisions, decision.below_threshold, gates, scores, run_id, as_of, False, digest
-            )
-            _log_gates(summary.gates, summary.counts)
-            staging = write_staged(
-                channel_frames(decisions.filter(pl.col("outcome") == "selected")), summary, out_dir
-            )
+            summary, decisions = run.decide(read_history(conn, as_of, _lookback(config)), False)
+            selected = decisions.filter(pl.col("outcome") == "selected")
+            staging = write_staged(channel_frames(selected), summary, out_dir)
+            t0 = time.perf_counter()
             _write_run(conn, summary, decisions, as_of)
+            log.info("wrote %d decision(s) in %.1f s", decisions.height, time.perf_counter() - t0)
         publish(staging, out_dir, run_id)
         return summary
     finally:

@@ -149,8 +149,11 @@ def _options(
         .then(pl.lit("no_capacity"))
         .otherwise(pl.lit("ok"))
     )
+    slim = passing.select(
+        "customer_id", "campaign_id", "propensity", "value", "age", "is_current", "n_phone"
+    )
     return (
-        passing.join(chan.lazy(), "campaign_id")
+        slim.join(chan.lazy(), "campaign_id")
         .join(consent, "customer_id", "left")
         .with_columns(
             status=status, expected_value=pl.col("propensity") * pl.col("value") * pl.col("factor")
@@ -190,23 +193,21 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
     )
     cand = _candidates(inp, camp, config, as_of).collect()
     gated = cand.filter(pl.col("reason").is_not_null())
-    options = _options(cand.filter(pl.col("reason").is_null()).lazy(), chan, inp, config).collect()
-    usable = options.filter(pl.col("status") == "ok")
-    no_channel = (
-        options.join(
-            usable.select("customer_id", "campaign_id").unique(),
-            ["customer_id", "campaign_id"],
-            "anti",
-        )
-        .group_by("customer_id", "campaign_id")
-        .agg(reason=_no_channel_reason())
+    options = _options(cand.filter(pl.col("reason").is_null()).lazy(), chan, inp, config)
+    usable, no_channel = pl.collect_all(
+        [
+            options.filter(pl.col("status") == "ok").select(
+                "customer_id", "campaign_id", "channel", "expected_value", "preference"
+            ),
+            options.group_by("customer_id", "campaign_id")
+            .agg(ok=(pl.col("status") == "ok").any(), reason=_no_channel_reason())
+            .filter(~pl.col("ok"))
+            .drop("ok"),
+        ]
     )
     refused = cand.drop("reason").join(no_channel, ["customer_id", "campaign_id"])
     capacity = chan.select("campaign_id", "channel", "capacity")
-    winners = arbitrate(
-        usable.select("customer_id", "campaign_id", "channel", "expected_value", "preference"),
-        capacity,
-    )
+    winners = arbitrate(usable, capacity)
     won = winners.select("customer_id", "campaign_id", "channel", "expected_value")
     best_ev = usable.group_by("customer_id", "campaign_id").agg(pl.col("expected_value").max())
     losers = (

@@ -94,6 +94,9 @@ def make_engine(url: str) -> Engine:
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        # WAL: readers (dry runs, explain) never block a run; NORMAL sync is crash-safe in WAL
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn: Connection) -> None:

@@ -15,8 +15,12 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from features.catalogue import reason_text
+from features.config import FeatureConfig
+from features.pipeline import build_features
 from features.schemas import Tables
 from models.bundle import ModelBundle
+from models.explain import top_contributions
 from serving.consent import consent_gate
 
 log = logging.getLogger(__name__)
@@ -79,14 +83,14 @@ def explain_features(
     k: int = 3,
 ) -> pl.DataFrame:
     """Top-k positive contributions of each (customer, product) pair as plain sentences."""
-    from features.catalogue import reason_text
-
-    from models.explain import top_contributions
-
     parts = []
     for product, group in pairs.partition_by("product", as_dict=True).items():
         rows = features.join(group.select("customer_id"), "customer_id", "semi")
-        top = top_contributions(bundles[product[0]], rows, k=max(k, 1))
+        # sentences show whole euros, counts and days: 2 decimals keeps them and lets equal
+        # values share one sentence
+        top = top_contributions(bundles[product[0]], rows, k=max(k, 1)).with_columns(
+            pl.col("value").round(2)
+        )
         texts = top.select("feature", "value").unique()
         sentences = [reason_text(f, v, as_of) for f, v in texts.iter_rows()]
         texts = texts.with_columns(text=pl.Series(sentences, dtype=pl.String()))
@@ -101,13 +105,9 @@ def explain_features(
     return pl.concat(parts) if parts else pl.DataFrame(schema=REASONS_SCHEMA)
 
 
-def _features(tables: Tables, as_of: date, feature_config: object | None) -> pl.DataFrame:
-    from features.pipeline import build_features
-
-    from features.config import FeatureConfig
-
+def _features(tables: Tables, as_of: date, feature_config: FeatureConfig | None) -> pl.DataFrame:
     config = feature_config if feature_config is not None else FeatureConfig()
-    return build_features(tables, as_of, config).collect()  # type: ignore[arg-type]
+    return build_features(tables, as_of, config).collect()
 
 
 def score(
@@ -116,7 +116,7 @@ def score(
     products: Iterable[str],
     alias: str = "champion",
     tracking_uri: str | None = None,
-    feature_config: object | None = None,
+    feature_config: FeatureConfig | None = None,
 ) -> pl.DataFrame:
     """Score every consenting customer for each product with its model under `alias`."""
     bundles = load_bundles(products, alias, tracking_uri)
@@ -130,7 +130,7 @@ def feature_explainer(
     tables: Tables,
     as_of: date,
     bundles: dict[str, ModelBundle],
-    feature_config: object | None = None,
+    feature_config: FeatureConfig | None = None,
     k: int = 3,
 ) -> Explainer:
     """An Explainer that builds features for the asked customers only, then explains them."""

@@ -1,7 +1,8 @@
 """A synthetic Dutch retail bank with known ground truth (`truth.parquet`).
 
-`generate(customers, months, seed, out)` writes the five contract tables and the true monthly
-probability that each customer opens each product; see `synthbank.generate`.
+`generate(customers, months, seed, out)` writes the five contract tables and, per customer,
+product and month in which the customer does not hold the product, the true probability
+`p_open` that they open it (absent while held; 0 for minors). See synthbank/README.md.
 """
 
 from synthbank.generate import DEFAULT_END, GenerateResult, generate

@@ -36,6 +36,7 @@ class Events:
     birth_month: np.ndarray  # (n,) month index of a birth during the period, -1 if none
     child_benefit: np.ndarray  # EUR paid this month (quarterly)
     debt: np.ndarray  # bool: a debt-collection payment this month
+    baby: np.ndarray  # purchases at baby shops: from ~4 months before a birth to 8 after
 
 
 def _trips(rng: np.random.Generator, pop: Population, cal: Calendar, active: np.ndarray):
@@ -99,6 +100,9 @@ def make_events(rng: np.random.Generator, pop: Population, cal: Calendar) -> Eve
     kind, inflow = _inflows(rng, pop, cal, active)
     birth, benefit = _child_benefit(rng, pop, cal, active)
     debt = active & pop.distress[:, None] & (rng.random(active.shape) < 0.8)
+    offset = np.arange(cal.months)[None, :] - birth[:, None]
+    expecting = (birth[:, None] >= 0) & (offset >= -4) & (offset <= 8) & active
+    baby = np.where(expecting, rng.poisson(1.5, active.shape), 0)
     return Events(
         active=active,
         at_start=at_start,
@@ -112,4 +116,5 @@ def make_events(rng: np.random.Generator, pop: Population, cal: Calendar) -> Eve
         birth_month=birth,
         child_benefit=benefit,
         debt=debt,
+        baby=baby,
     )

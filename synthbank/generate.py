@@ -102,10 +102,14 @@ def _check(customers: int, months: int, end: date) -> None:
 
 
 def _prepare(out: Path) -> Path:
+    """Create `out/transactions/` and remove what an earlier run (or another layout) left that
+    the loader would read instead of, or together with, the new files."""
     parts = out / "transactions"
     parts.mkdir(parents=True, exist_ok=True)
-    for old in parts.glob("part-*.parquet"):
-        old.unlink()
+    stale = [*parts.glob("part-*.parquet"), out / "transactions.parquet"]
+    stale += [out / f"{name}.csv" for name in ("transactions", *SMALL_TABLES)]
+    for path in stale:
+        path.unlink(missing_ok=True)
     return parts
 
 
@@ -113,7 +117,12 @@ def _write_part(table: pa.Table, path: Path) -> None:
     """Dictionary-encoded strings are written as plain UTF-8 columns (no Arrow schema stored),
     so every reader sees String columns."""
     pq.write_table(
-        table, path, compression="snappy", use_dictionary=DICTIONARY_COLUMNS, store_schema=False
+        table,
+        path,
+        compression="snappy",
+        use_dictionary=DICTIONARY_COLUMNS,
+        write_statistics=["customer_id", "booked_at"],  # min/max of every string is costly
+        store_schema=False,
     )
 
 

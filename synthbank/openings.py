@@ -59,9 +59,10 @@ class Signals:
     age: np.ndarray
     balance: np.ndarray  # balance at the end of the previous month
     distress: np.ndarray  # a debt-collection payment in the last 3 months
-    trips_before: np.ndarray  # trips abroad so far in the period
+    trips_12: np.ndarray  # trips abroad in the 12 months before the month
     newborn: np.ndarray  # decaying effect of child benefit starting after a birth
     child_benefit: np.ndarray  # child benefit received in the last 3 months
+    baby: np.ndarray  # baby-shop purchases in the last 2 months
 
 
 def signals(pop: Population, ev: Events, balance: np.ndarray) -> Signals:
@@ -69,26 +70,30 @@ def signals(pop: Population, ev: Events, balance: np.ndarray) -> Signals:
     kb = ev.child_benefit > 0
     after_birth = kb & (np.arange(kb.shape[1])[None, :] > ev.birth_month[:, None])
     after_birth &= ev.birth_month[:, None] >= 0
+    trips = np.concatenate([np.zeros((pop.n, 1)), np.cumsum(ev.trip, axis=1)], axis=1)
+    lagged = np.concatenate([np.zeros((pop.n, 12)), trips], axis=1)[:, : trips.shape[1]]
     return Signals(
         income=(pop.income + pop.pension)[:, None],
         age=ev.age,
         balance=np.concatenate([pop.opening[:, None], balance[:, :-1]], axis=1),
         distress=recent(ev.debt, 3),
-        trips_before=np.cumsum(ev.trip, axis=1) - ev.trip,
+        trips_12=(trips - lagged)[:, :-1],
         newborn=decay(after_birth & (np.cumsum(after_birth, 1) == 1), 4.0),
         child_benefit=recent(kb, 3),
+        baby=recent(ev.baby > 0, 2),
     )
 
 
 def _savings(s: Signals, pop: Population, ev: Events) -> np.ndarray:
-    """A large inflow (decaying over ~2-3 months), a bonus, a high balance; not in distress."""
+    """A large inflow (decaying over a few months), a bonus, a high balance (which persists
+    after an inflow until the money moves); not in distress."""
     inc, bal, elsewhere = s.income, s.balance, pop.saves_elsewhere[:, None]
     return (
-        -5.6
-        + 3.0 * decay(ev.inflow >= 10_000, 2.0) * (1 - 0.6 * elsewhere)
-        + 1.2 * decay((ev.inflow > 0) & (ev.inflow < 10_000), 1.5)
-        + 1.2 * (bal > np.maximum(3 * inc, 8000))
-        + 0.6 * (bal > 25_000)
+        -5.7
+        + 2.5 * decay(ev.inflow >= 10_000, 3.0) * (1 - 0.6 * elsewhere)
+        + 1.0 * decay((ev.inflow > 0) & (ev.inflow < 10_000), 2.0)
+        + 1.4 * (bal > np.maximum(3 * inc, 8000))
+        + 0.8 * (bal > 25_000)
         - 1.0 * (bal < 0)
         + 0.8 * (inc > 4500)
         - 0.6 * (inc < 1600)
@@ -99,14 +104,16 @@ def _savings(s: Signals, pop: Population, ev: Events) -> np.ndarray:
 
 
 def _insurance(s: Signals, pop: Population, ev: Events) -> np.ndarray:
-    """Recent trips, flights x income, unless already insured elsewhere; young adults, seniors."""
+    """Recent trips, flights x income, frequent travel, unless already insured elsewhere;
+    young adults and seniors."""
     insured = pop.travel_insured[:, None]
     uninsured = 1 - 0.85 * insured
     return (
-        -6.0
-        + 1.4 * decay(ev.trip, 2.5) * uninsured
-        + 2.2 * decay(ev.flight, 2.0) * (s.income > 3500) * uninsured
-        + 0.8 * (s.trips_before >= 3)
+        -6.3
+        + 1.2 * decay(ev.trip, 4.0) * uninsured
+        + 1.4 * decay(ev.flight, 4.0) * (s.income > 3500) * uninsured
+        + 0.9 * (s.trips_12 >= 2) * uninsured
+        + 0.6 * (s.trips_12 >= 4)
         - 0.8 * insured
         + 0.8 * ((s.age >= 25) & (s.age < 35))
         + 0.6 * (s.age >= 65)
@@ -114,12 +121,12 @@ def _insurance(s: Signals, pop: Population, ev: Events) -> np.ndarray:
 
 
 def _credit_card(s: Signals, ev: Events) -> np.ndarray:
-    """Recent travel x income, income thresholds, an inverted-U in age."""
+    """Recent travel x income, frequent travel, income thresholds, an inverted-U in age."""
     inc, age = s.income, s.age
     return (
-        -5.9
-        + 2.2 * decay(ev.trip, 2.0) * (inc > 2500)
-        + 0.6 * (s.trips_before >= 2)
+        -6.0
+        + 1.5 * decay(ev.trip, 4.0) * (inc > 2500)
+        + 0.8 * (s.trips_12 >= 2)
         + 1.0 * (inc > 4000)
         - 1.2 * (inc < 1500)
         + 0.7 * ((age >= 23) & (age < 40))
@@ -132,7 +139,7 @@ def _credit_card(s: Signals, ev: Events) -> np.ndarray:
 def static_logits(pop: Population, ev: Events, balance: np.ndarray) -> np.ndarray:
     """(n, M, P) logits without the holdings terms (those change during the simulation)."""
     s = signals(pop, ev, balance)
-    child = -7.2 + 5.0 * s.newborn + 2.2 * s.child_benefit + 0.5 * (s.income > 4000)
+    child = -7.2 + 4.5 * s.newborn + 1.5 * s.baby + 1.8 * s.child_benefit + 0.5 * (s.income > 4000)
     logits = np.stack(
         [_savings(s, pop, ev), _insurance(s, pop, ev), _credit_card(s, ev), child], axis=2
     )

@@ -28,7 +28,7 @@ class Block:
     t: np.ndarray  # microseconds since the epoch
     cents: np.ndarray  # signed amount in cents, never zero
     method: np.ndarray
-    cp: np.ndarray
+    cp: np.ndarray  # int16 codes keep the per-chunk arrays small
     desc: np.ndarray
     mcc: np.ndarray  # 0 = null
     loc: np.ndarray
@@ -100,15 +100,15 @@ def block(
         return np.broadcast_to(np.asarray(x, dtype=dtype), (n,))
 
     return Block(
-        cust=c,
+        cust=c.astype(np.int32),
         t=t,
         cents=cents,
         method=full(METHOD[method], np.int8),
-        cp=full(cp, np.int32),
-        desc=full(desc, np.int32),
-        mcc=full(mcc, np.int32),
-        loc=full(loc, np.int32),
-        country=full(country, np.int32),
+        cp=full(cp, np.int16),
+        desc=full(desc, np.int16),
+        mcc=full(mcc, np.int16),
+        loc=full(loc, np.int16),
+        country=full(country, np.int16),
     )
 
 

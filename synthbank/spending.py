@@ -46,6 +46,11 @@ def everyday(ctx: Ctx) -> list[Block]:
         online = merchants is V.ONLINE
         loc = 0 if online else _home(ctx, c)
         out.append(block(c, when(ctx, m), amount, "card", cps[i], 0, mccs[i], loc, nl))
+    c, m = expand(ctx.ev.baby)
+    cps, mccs = ctx.merchants(V.BABY_SHOPS)
+    i = pick(ctx, c, np.arange(cps.size), 6, 0.6)
+    amount = -lognormal_amount(ctx, np.full(c.size, 60.0), 0.8)
+    out.append(block(c, when(ctx, m), amount, "card", cps[i], 0, mccs[i], _home(ctx, c), nl))
     c, m = expand(poisson(ctx, 0.8 * young))
     cash = np.maximum(np.round(lognormal_amount(ctx, 0.1 * pop.spend_level[c] / 0.8) / 10), 1)
     atm = ctx.cp(("Geldmaat",))[0]

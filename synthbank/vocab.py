@@ -65,6 +65,7 @@ RESTAURANTS = (
     ("FEBO", 5814),
 )
 ONLINE = (("bol.com", 5311), ("Zalando", 5969), ("Coolblue", 5732), ("Thuisbezorgd.nl", 5814))
+BABY_SHOPS = (("Prenatal", 5641), ("Baby-Dump", 5641), ("Babypark", 5641))
 AIRLINES = (("KLM", 4511), ("Transavia", 4511), ("Corendon", 4511))
 SCHIPHOL = (("Schiphol Parking", 7523), ("HMSHost Schiphol", 5812), ("Rituals Schiphol", 5977))
 ABROAD = {

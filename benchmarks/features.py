@@ -1,0 +1,148 @@
+"""Benchmark: the feature pipeline against pandas and DuckDB on the synthetic bank.
+
+Engines (each run in its own subprocess, so peak RSS is per engine):
+  polars-full   `features.pipeline.build_features`: the FULL feature set (212 columns), scan and
+                categorisation included, collected with the streaming engine
+  polars-core   the project's stages for the core aggregates only
+  duckdb-core   the same core aggregates in DuckDB (one pass, FILTER clauses, PIVOT)
+  pandas-core   the same core aggregates in straightforward pandas
+The core outputs are checked to hold the same numbers. Data: `propensity generate` with 20k
+customers (~11M transactions) and 100k customers (~56M), generated once and reused.
+
+Run: /work/venv/bin/python benchmarks/features.py [--sizes 10m 50m] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+# This file is called features.py: keep its folder off the path so `features` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+SIZES = {
+    "10m": (20_000, Path("/tmp/bench-data-10m")),
+    "50m": (100_000, Path("/tmp/bench-data-50m")),
+}
+ENGINES = ("polars-full", "polars-core", "duckdb-core", "pandas-core")
+AS_OF = date(2026, 11, 1)
+
+
+def worker(engine: str, data: Path, out: Path) -> None:
+    """Run one engine once; print seconds and peak RSS as JSON."""
+    import importlib.util
+
+    from features.config import FeatureConfig
+    from features.pipeline import build_features
+
+    spec = importlib.util.spec_from_file_location(
+        "features_baselines", HERE / "features_baselines.py"
+    )
+    assert spec is not None and spec.loader is not None
+    base = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(base)
+    config = FeatureConfig()
+    start = time.perf_counter()
+    if engine == "polars-full":
+        frame = build_features(base.scan_tables(data), AS_OF, config).collect(engine="streaming")
+    else:
+        run = {"polars-core": base.polars_core, "duckdb-core": base.duckdb_core}
+        frame = run.get(engine, base.pandas_core)(data, AS_OF, config)
+    seconds = time.perf_counter() - start
+    frame.write_parquet(out)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mib": rss, "shape": list(frame.shape)}))
+
+
+def ensure_data(customers: int, path: Path) -> int:
+    """Generate the bank once; return its number of transactions."""
+    if not (path / "customers.parquet").exists():
+        from synthbank import generate
+
+        print(f"generating {customers:,} customers into {path} ...", flush=True)
+        generate(customers, 24, 1, path)
+    return (
+        pl.scan_parquet(sorted((path / "transactions").glob("*.parquet")))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
+def run_once(engine: str, data: Path, out: Path) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--worker", engine, "--data", str(data), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{engine} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check_same(outputs: dict[str, Path]) -> list[str]:
+    """Compare every core output with polars-core; return the engines that agree."""
+    base = pl.read_parquet(outputs["polars-core"]).sort("customer_id")
+    agreed = []
+    for engine, path in outputs.items():
+        if engine in ("polars-core", "polars-full"):
+            continue
+        other = pl.read_parquet(path).sort("customer_id")
+        assert base["customer_id"].equals(other["customer_id"]), engine
+        for col in base.columns[1:]:
+            gap = (base[col].cast(pl.Float64) - other[col].cast(pl.Float64)).abs().max()
+            assert gap is None or gap < 1e-4, f"{engine} differs in {col} by {gap}"
+        agreed.append(engine)
+    return agreed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per engine; the best is shown")
+    parser.add_argument("--pandas-50m", action="store_true", help="also run pandas at 50m")
+    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.data, args.out)
+        return
+    table = []
+    for size in args.sizes:
+        customers, path = SIZES[size]
+        n = ensure_data(customers, path)
+        with tempfile.TemporaryDirectory() as tmp:
+            outputs: dict[str, Path] = {}
+            for engine in args.engines:
+                if engine == "pandas-core" and size == "50m" and not args.pandas_50m:
+                    table.append((engine, n, None, None, "skipped at 50m (see --pandas-50m)"))
+                    continue
+                outputs[engine] = Path(tmp) / f"{engine}.parquet"
+                runs = [run_once(engine, path, outputs[engine]) for _ in range(args.repeat)]
+                best = min(runs, key=lambda r: r["seconds"])
+                shape = "x".join(map(str, best["shape"]))
+                table.append((engine, n, best["seconds"], max(r["rss_mib"] for r in runs), shape))
+                print(f"  {size} {engine}: {[round(r['seconds'], 1) for r in runs]} s", flush=True)
+            if "polars-core" in outputs:
+                print(f"  {size}: same numbers as polars-core: {check_same(outputs)}", flush=True)
+    head = f"{'engine':<12} {'transactions':>13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13}"
+    print(f"\n{head}  output")
+    for engine, n, sec, rss, note in table:
+        if sec is None:
+            print(f"{engine:<12} {n:>13,} {'-':>8} {'-':>11} {'-':>13}  {note}")
+        else:
+            print(f"{engine:<12} {n:>13,} {sec:>8.1f} {n / sec:>11,.0f} {rss:>13,.0f}  {note}")
+
+
+if __name__ == "__main__":
+    main()

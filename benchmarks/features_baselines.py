@@ -1,0 +1,259 @@
+"""The core feature aggregates three ways, for `benchmarks/features.py`: the project's polars
+pipeline, straightforward pandas, and DuckDB written as well as DuckDB allows (categorise the
+distinct rule-key combinations once with a CASE generated from the same rules, one pass over
+the rows with FILTER clauses per window, then PIVOT).
+
+Core aggregates, per customer who was a customer before `as_of`, from the non-special
+transactions booked before it: for every window, inflow/outflow counts and sums and the net
+flow; for every (non-special) category and window, the count and the signed sum.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from features.categories import RuleSet, load_ruleset
+from features.config import FeatureConfig, Rule
+from features.schemas import Tables
+from features.transactions import (
+    bucketed,
+    categorised,
+    category_features,
+    customer_index,
+    flow_features,
+    narrow,
+)
+
+FLOW_KINDS = ("inflow_txn_count", "inflow_amount_sum", "outflow_txn_count", "outflow_amount_sum")
+
+
+def core_columns(config: FeatureConfig, ruleset: RuleSet) -> list[str]:
+    """The compared columns, in a fixed order."""
+    flows = [f"{k}_{w}d" for w in config.windows for k in (*FLOW_KINDS, "net_flow_amount_sum")]
+    cats = [
+        f"{c}_{m}_{w}d"
+        for c in ruleset.feature_categories
+        for m in ("txn_count", "amount_sum")
+        for w in config.windows
+    ]
+    return ["customer_id", *flows, *cats]
+
+
+def scan_tables(data: Path) -> Tables:
+    tx = data / "transactions"
+    source = sorted(tx.glob("*.parquet")) if tx.is_dir() else data / "transactions.parquet"
+    return Tables.from_frames(
+        transactions=pl.scan_parquet(source),
+        customers=pl.scan_parquet(data / "customers.parquet"),
+        products=pl.scan_parquet(data / "products.parquet"),
+    )
+
+
+def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
+    """The project's own stages (categorise, drop special, bucket, two-stage aggregate)."""
+    tables = scan_tables(data)
+    ruleset = load_ruleset(config)
+    index = customer_index(tables.customers, as_of).collect()
+    rows = narrow(categorised(tables.transactions, ruleset, as_of, index.lazy()), ruleset, config)
+    agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
+    flows = agg.group_by("cix").agg(e for _, e in flow_features(config))
+    cats = category_features(agg, ruleset, config)
+    out = (
+        index.lazy()
+        .select("customer_id", "cix")
+        .join(flows, on="cix", how="left")
+        .join(cats, on="cix", how="left")
+    )
+    cols = core_columns(config, ruleset)
+    return out.select(pl.col(cols).fill_null(0)).collect(engine="streaming")
+
+
+# ---------------------------------------------------------------- DuckDB
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_words(words: tuple[str, ...]) -> str:
+    return "|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", w) for w in words)
+
+
+def _sql_rule(rule: Rule) -> str:
+    conds = []
+    if rule.counterparty:
+        pattern = "|".join(f"(?:{p})" for p in rule.counterparty)
+        conds.append(f"regexp_matches(counterparty_name, {_sql_str(pattern)}, 'i')")
+    if rule.iban:
+        ibans = ", ".join(_sql_str(i.replace(" ", "").upper()) for i in rule.iban)
+        conds.append(f"upper(replace(counterparty_iban, ' ', '')) IN ({ibans})")
+    if rule.mcc or rule.mcc_range:
+        parts = [f"mcc IN ({', '.join(map(str, rule.mcc))})"] if rule.mcc else []
+        parts += [f"mcc BETWEEN {lo} AND {hi}" for lo, hi in rule.mcc_range]
+        conds.append("(" + " OR ".join(parts) + ")")
+    if rule.method:
+        conds.append(f"method IN ({', '.join(map(_sql_str, rule.method))})")
+    if rule.description:
+        pattern = rf"\b(?:{_sql_words(rule.description)})\b"
+        conds.append(f"regexp_matches(description, {_sql_str(pattern)}, 'i')")
+    if rule.direction != "any":
+        conds.append("credit" if rule.direction == "in" else "NOT credit")
+    return " AND ".join(f"coalesce({c}, false)" for c in conds)
+
+
+def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet) -> list[str]:
+    """The categorised distinct combinations (small temp tables, so the regex CASE runs once
+    per combination), then one aggregate pass with FILTER clauses and a PIVOT."""
+    tx = data / "transactions"
+    source = f"{tx}/*.parquet" if tx.is_dir() else f"{data}/transactions.parquet"
+    case = " ".join(f"WHEN {_sql_rule(r)} THEN {_sql_str(r.category)}" for r in ruleset.rules)
+    keys = ", ".join(ruleset.key_columns)
+    special = ", ".join(map(_sql_str, sorted(ruleset.special)))
+    cut = f"TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
+    win = config.windows
+    per_cat = ", ".join(
+        f"count(*) FILTER (WHERE age < {w}) AS n{w}, "
+        f"coalesce(sum(amount) FILTER (WHERE age < {w}), 0) AS s{w}"
+        for w in win
+    )
+    flows = ", ".join(
+        f"sum(n{w}) FILTER (WHERE credit) AS inflow_txn_count_{w}d, "
+        f"coalesce(sum(s{w}) FILTER (WHERE credit), 0) AS inflow_amount_sum_{w}d, "
+        f"sum(n{w}) FILTER (WHERE NOT credit) AS outflow_txn_count_{w}d, "
+        f"coalesce(-sum(s{w}) FILTER (WHERE NOT credit), 0) AS outflow_amount_sum_{w}d, "
+        f"coalesce(sum(s{w}), 0) AS net_flow_amount_sum_{w}d"
+        for w in win
+    )
+    using = ", ".join(f"sum(n{w}) AS txn_count_{w}d, sum(s{w}) AS amount_sum_{w}d" for w in win)
+    combos = f"""
+    CREATE OR REPLACE TEMP TABLE distinct_keys AS
+    SELECT DISTINCT ON (k) hash({keys}, amount > 0) AS k, {keys}, amount > 0 AS credit
+    FROM read_parquet('{source}') WHERE booked_at < {cut};
+    CREATE OR REPLACE TEMP TABLE combos AS
+    SELECT * FROM (SELECT k, CASE {case} ELSE 'other' END AS category FROM distinct_keys)
+    WHERE category NOT IN ({special})
+    """
+    main = f"""
+    WITH cust AS (SELECT customer_id FROM read_parquet('{data}/customers.parquet')
+                  WHERE customer_since < DATE '{as_of}'),
+    by_cat AS (
+        SELECT t.customer_id, c.category, t.amount > 0 AS credit, {per_cat}
+        FROM (SELECT customer_id, amount, hash({keys}, amount > 0) AS k,
+                     date_diff('day', CAST(booked_at AS DATE), DATE '{as_of}') AS age
+              FROM read_parquet('{source}') WHERE booked_at < {cut}) t
+        JOIN combos c USING (k) SEMI JOIN cust USING (customer_id)
+        GROUP BY ALL
+    )
+    SELECT * FROM (SELECT customer_id, {flows} FROM by_cat GROUP BY customer_id) f
+    FULL JOIN (PIVOT (SELECT * EXCLUDE (credit) FROM by_cat) ON category USING {using}
+               GROUP BY customer_id) p USING (customer_id)
+    RIGHT JOIN cust USING (customer_id)
+    """
+    return [combos, main]
+
+
+def duckdb_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
+    import duckdb
+
+    ruleset = load_ruleset(config)
+    with duckdb.connect() as con:
+        con.execute("SET threads = 2")
+        combos, main = duckdb_sql(data, as_of, config, ruleset)
+        con.execute(combos)
+        out = pl.from_arrow(con.sql(main).to_arrow_table())
+    return _complete(out, config, ruleset)
+
+
+def _complete(out: pl.DataFrame, config: FeatureConfig, ruleset: RuleSet) -> pl.DataFrame:
+    """Add all-zero columns for categories absent from the data; fixed order and dtypes."""
+    cols = core_columns(config, ruleset)
+    missing = [pl.lit(0).alias(c) for c in cols if c not in out.columns]
+    return out.with_columns(missing).select(pl.col(cols).fill_null(0))
+
+
+# ---------------------------------------------------------------- pandas
+def _pandas_categories(combos, ruleset: RuleSet) -> list[str]:
+    """First matching rule per distinct combination, with Python's `re` (same rules)."""
+    compiled = []
+    for r in ruleset.rules:
+        cp = (
+            re.compile("|".join(f"(?:{p})" for p in r.counterparty), re.I)
+            if r.counterparty
+            else None
+        )
+        words = "|".join(re.escape(w) for w in r.description)
+        desc = re.compile(rf"\b(?:{words})\b", re.I) if r.description else None
+        compiled.append((r, cp, desc))
+    out = []
+    for row in combos.itertuples(index=False):
+        out.append(
+            next((r.category for r, cp, desc in compiled if _matches(r, cp, desc, row)), "other")
+        )
+    return out
+
+
+def _matches(rule: Rule, cp, desc, row) -> bool:
+    def text(v) -> str | None:
+        return v if isinstance(v, str) else None
+
+    import pandas as pd
+
+    mcc = None if pd.isna(row.mcc) else int(row.mcc)
+    checks = [
+        cp is None
+        or (text(row.counterparty_name) is not None and cp.search(row.counterparty_name)),
+        not rule.iban
+        or (text(row.counterparty_iban) or "").replace(" ", "").upper()
+        in {i.replace(" ", "").upper() for i in rule.iban},
+        not (rule.mcc or rule.mcc_range)
+        or (
+            mcc is not None
+            and (mcc in rule.mcc or any(lo <= mcc <= hi for lo, hi in rule.mcc_range))
+        ),
+        not rule.method or row.method in rule.method,
+        desc is None or (text(row.description) is not None and desc.search(row.description)),
+        rule.direction == "any" or (rule.direction == "in") == bool(row.credit),
+    ]
+    return all(bool(c) for c in checks)
+
+
+def pandas_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
+    import pandas as pd
+
+    ruleset = load_ruleset(config)
+    tx_dir = data / "transactions"
+    cols = ["customer_id", "booked_at", "amount", *ruleset.key_columns]
+    tx = pd.read_parquet(tx_dir if tx_dir.is_dir() else data / "transactions.parquet", columns=cols)
+    tx = tx[tx["booked_at"] < pd.Timestamp(as_of)]
+    tx["credit"] = tx["amount"] > 0
+    keys = [*ruleset.key_columns, "credit"]
+    combos = tx[keys].drop_duplicates()
+    combos["category"] = _pandas_categories(combos, ruleset)
+    tx = tx.merge(combos, on=keys, how="left")
+    tx = tx[~tx["category"].isin(ruleset.special)]
+    cust = pd.read_parquet(data / "customers.parquet", columns=["customer_id", "customer_since"])
+    cust = cust[pd.to_datetime(cust["customer_since"]) < pd.Timestamp(as_of)][["customer_id"]]
+    tx = tx[tx["customer_id"].isin(cust["customer_id"])]
+    age = (pd.Timestamp(as_of) - tx["booked_at"].dt.normalize()).dt.days
+    parts = []
+    for w in config.windows:
+        win = tx[age < w]
+        flows = (
+            win.groupby(["customer_id", "credit"])["amount"].agg(["count", "sum"]).unstack("credit")
+        )
+        f = pd.DataFrame(index=flows.index)
+        f[f"inflow_txn_count_{w}d"] = flows.get(("count", True))
+        f[f"inflow_amount_sum_{w}d"] = flows.get(("sum", True))
+        f[f"outflow_txn_count_{w}d"] = flows.get(("count", False))
+        f[f"outflow_amount_sum_{w}d"] = -flows.get(("sum", False))
+        f[f"net_flow_amount_sum_{w}d"] = win.groupby("customer_id")["amount"].sum()
+        per_cat = win.groupby(["customer_id", "category"])["amount"].agg(["count", "sum"])
+        wide = per_cat.unstack("category")
+        wide.columns = [
+            f"{c}_{'txn_count' if m == 'count' else 'amount_sum'}_{w}d" for m, c in wide.columns
+        ]
+        parts += [f, wide]
+    out = cust.set_index("customer_id").join(pd.concat(parts, axis=1)).reset_index()
+    return _complete(pl.from_pandas(out), config, ruleset)

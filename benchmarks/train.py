@@ -23,6 +23,7 @@ COLUMNS = (
     "roc_auc",
     "baseline_roc_auc",
     "oracle_roc_auc",
+    "oracle_at_t_roc_auc",
     "pr_auc",
     "lift_at_10pct",
     "brier",
@@ -71,11 +72,11 @@ def main() -> None:
     wall = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
-    print(f"{'product':14s}" + "".join(f"{c:>17s}" for c in COLUMNS) + "  targets")
+    print(f"{'product':14s}" + "".join(f"{c:>20s}" for c in COLUMNS) + "  targets")
     for product, result in results.items():
         s = result.summary()
         cells = "".join(
-            f"{s[c]:17.4f}" if isinstance(s[c], float) else f"{s[c]!s:>17s}" for c in COLUMNS
+            f"{s[c]:>20.4f}" if isinstance(s[c], float) else f"{s[c]!s:>20s}" for c in COLUMNS
         )
         print(f"{product:14s}{cells}  {_targets(s)}")
     print()

@@ -29,15 +29,33 @@ _EPOCH_SHIFT = -(2**20)
 def opening_balances(transactions: pl.LazyFrame, index: pl.LazyFrame) -> pl.LazyFrame:
     """Balance before each customer's first booking (`balance_after - amount` of the first row
     in (booked_at, transaction_id) order), from all rows, special ones too: this is the
-    account's state before the data starts, not the effect of any payment."""
-    before = pl.col("balance_after") - pl.col("amount")
-    first = before.sort_by("booked_at", "transaction_id").first().fill_null(0.0)
+    account's state before the data starts, not the effect of any payment. Streaming-friendly:
+    find each customer's first moment, keep only the rows at it, sort those few."""
+    rows = transactions.select(
+        "customer_id",
+        "booked_at",
+        "transaction_id",
+        (pl.col("balance_after") - pl.col("amount")).alias("before"),
+    )
+    first_moment = rows.group_by("customer_id").agg(pl.col("booked_at").min())
+    first_moment = first_moment.collect(engine="streaming").lazy()  # small; keeps plans apart
     return (
-        transactions.group_by("customer_id")
-        .agg(first.alias("opening"))
+        rows.join(first_moment, on=["customer_id", "booked_at"], how="inner")
+        .group_by("customer_id")
+        .agg(pl.col("before").sort_by("transaction_id").first().fill_null(0.0).alias("opening"))
         .join(index.select("customer_id", "cix"), on="customer_id", how="inner")
         .select("cix", "opening")
     )
+
+
+def compact_history(rows: pl.LazyFrame, span_start: date) -> pl.LazyFrame:
+    """The rows the daily balances need: bookings before `span_start` (which no window
+    reaches) become one row per customer on its last such day, carrying their sum, so the
+    balance carried into the span is right and the daily step function is shorter."""
+    old = pl.col("day") < span_start
+    summary = rows.filter(old).group_by("cix").agg(pl.col("day").max(), pl.col("amount").sum())
+    recent = rows.filter(~old).select("cix", "day", "amount")
+    return pl.concat([summary, recent], how="vertical")
 
 
 def daily_balances(rows: pl.LazyFrame, opening: pl.LazyFrame) -> pl.LazyFrame:
@@ -97,9 +115,13 @@ def _overlap(start: date, as_of: date) -> pl.Expr:
 
 
 def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
-    """Per customer balance features as of `as_of` from the daily step function."""
-    steps = daily.filter(pl.col("day") < as_of)
-    exprs = [pl.col("balance").sort_by("day").last().alias("balance_last")]
+    """Per customer balance features as of `as_of` from the daily step function (only the
+    steps that overlap the longest window are read)."""
+    nxt = pl.col("next_day")
+    start = as_of - timedelta(days=config.max_window)
+    steps = daily.filter((pl.col("day") < as_of) & (nxt.is_null() | (nxt > start)))
+    last = pl.col("balance").filter(nxt.is_null() | (nxt >= as_of)).first()
+    exprs = [last.alias("balance_last")]
     cols = []
     for w in config.windows:
         days = _overlap(as_of - timedelta(days=w), as_of)

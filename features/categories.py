@@ -234,18 +234,33 @@ def rule_key(columns: tuple[str, ...] = KEY_COLUMNS) -> pl.Expr:
     return key.alias("_rule_key")
 
 
-def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
-    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read: the
-    rules are evaluated once per distinct combination of those columns and joined back by a
-    hash of the combination (only the remaining, narrow columns travel through the join)."""
+def category_map(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.DataFrame:
+    """`_rule_key` -> `category`, `airport` for every distinct combination of the columns the
+    rules read (a small frame: one row per combination)."""
     columns = ruleset.key_columns
-    keyed = transactions.with_columns(rule_key(columns))
     combos = (
-        keyed.select("_rule_key", *columns, (pl.col("amount") > 0).alias("credit"))
+        transactions.select(rule_key(columns), *columns, (pl.col("amount") > 0).alias("credit"))
         .unique(subset=["_rule_key"], keep="any")
-        .select("_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset))
+        .collect(engine="streaming")
     )
-    return keyed.drop(columns).join(combos, on="_rule_key", how="left").drop("_rule_key")
+    return combos.select(
+        "_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset)
+    )
+
+
+def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
+    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read. The
+    rules run once per distinct combination of those columns (collected first, in a separate
+    small pass, so the main pass never holds the string columns) and are joined back by a
+    hash of the combination."""
+    mapping = category_map(transactions, ruleset)
+    columns = ruleset.key_columns
+    return (
+        transactions.with_columns(rule_key(columns))
+        .drop(columns)
+        .join(mapping.lazy(), on="_rule_key", how="left")
+        .drop("_rule_key")
+    )
 
 
 def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:

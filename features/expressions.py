@@ -38,11 +38,16 @@ def days_before(as_of: date, column: str | pl.Expr) -> pl.Expr:
 def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
     """Index of the smallest window holding an event `age_days` old (len(windows) if none):
     a row counts in window j exactly when its bucket is <= j, so nested windows share one
-    aggregation."""
-    expr: pl.Expr | pl.When | pl.Then = pl
-    for j, w in enumerate(windows):
-        expr = expr.when(age_days < w).then(pl.lit(j, pl.UInt8))  # type: ignore[union-attr]
-    return expr.otherwise(pl.lit(len(windows), pl.UInt8))  # type: ignore[union-attr]
+    aggregation. A binary search over the sorted windows."""
+    edges = pl.lit(pl.Series(list(windows), dtype=pl.Int32))
+    return edges.search_sorted(age_days, side="right").cast(pl.UInt8)
+
+
+def age_days(as_of: date, column: str = "day") -> pl.Expr:
+    """Whole days from a Date column to `as_of`, in integer arithmetic (cheaper than a
+    Duration on large frames)."""
+    epoch_days = (as_of - date(1970, 1, 1)).days
+    return (pl.lit(epoch_days, pl.Int32) - pl.col(column).cast(pl.Int32)).alias("age")
 
 
 def in_window(j: int) -> pl.Expr:

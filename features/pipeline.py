@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
-from features.balance import balance_frame, balance_infos, daily_balances, opening_balances
+from features.balance import (
+    balance_frame,
+    balance_infos,
+    compact_history,
+    daily_balances,
+    opening_balances,
+)
 from features.categories import RuleSet, load_ruleset
 from features.config import FeatureConfig
 from features.customers import customer_base, customer_infos, product_frame, product_names
@@ -97,23 +103,22 @@ class Prepared:
     daily: pl.DataFrame
 
 
-def prepare(tables: Tables, before: date, config: FeatureConfig) -> Prepared:
+def prepare(
+    tables: Tables, before: date, config: FeatureConfig, first: date | None = None
+) -> Prepared:
     """Scan and categorise once (rules per distinct counterparty combination), drop special
-    rows, derive daily balances; kept in memory because every family and every date reads
-    them (a narrow frame: about 20 bytes per transaction)."""
+    rows, derive daily balances for dates from `first` to `before`; kept in memory because
+    every family and every date reads them (a narrow frame: about 20 bytes per transaction)."""
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
-    rows, opening = pl.collect_all(
-        [
-            narrow(
-                categorised(tables.transactions, ruleset, before, index.lazy()), ruleset, config
-            ),
-            opening_balances(booked_before(tables.transactions, before), index.lazy()),
-        ],
-        engine="streaming",
-    )
-    daily = daily_balances(rows.lazy(), opening.lazy()).collect(engine="streaming")
+    rows = narrow(categorised(tables.transactions, ruleset, before, index.lazy()), ruleset, config)
+    rows = rows.collect(engine="streaming")
+    opening = opening_balances(booked_before(tables.transactions, before), index.lazy())
+    opening = opening.collect(engine="streaming")
+    span_start = (first or before) - timedelta(days=config.max_window)
+    daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())
+    daily = daily.collect(engine="streaming")
     log.info("categorised %d non-special transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, daily)
 
@@ -137,7 +142,7 @@ def build_features_many(
     if not as_of_dates:
         return build_features(tables, date(2000, 1, 1), config).clear()
     dates = sorted(set(as_of_dates))
-    prepared = prepare(tables, dates[-1], config)
+    prepared = prepare(tables, dates[-1], config, first=dates[0])
     frames = [
         _features_from_rows(prepared, tables, d, config).collect(engine="streaming") for d in dates
     ]

@@ -16,6 +16,7 @@ from features.categories import RuleSet, categorise
 from features.config import FeatureConfig
 from features.expressions import (
     FeatureInfo,
+    age_days,
     days_before,
     feature_name,
     in_window,
@@ -91,7 +92,7 @@ def bucketed(
         pl.col("cix").cast(u64) * _CIX
         + pl.col("category").to_physical().cast(u64) * _CAT
         + (flags + pl.col("abroad").cast(u64)) * _FLAG
-        + window_bucket(days_before(as_of, "day"), windows).cast(u64)
+        + window_bucket(age_days(as_of), windows).cast(u64)
     )
     codes = list(range(len(ruleset.categories)))
     flag = (pl.col("key") // _FLAG) % 8

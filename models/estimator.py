@@ -39,6 +39,7 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
+        max_bin: int = 255,
         early_stopping_rounds: int = 50,
         n_jobs: int = 2,
         random_state: int = 0,
@@ -50,6 +51,7 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.max_bin = max_bin
         self.early_stopping_rounds = early_stopping_rounds
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -65,6 +67,7 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
             subsample_freq=1 if self.subsample < 1.0 else 0,
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
+            max_bin=self.max_bin,
             n_jobs=self.n_jobs,
             random_state=self.random_state,
             verbose=-1,

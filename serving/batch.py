@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from features.config import FeatureConfig
 from features.schemas import Tables
 from serving import ledger as lg
 from serving.config import Campaign, ServingConfig, config_hash
@@ -42,6 +43,7 @@ def _inputs(
     config: ServingConfig,
     as_of: date,
     distress: pl.LazyFrame | None,
+    feature_config: FeatureConfig | None = None,
 ) -> tuple[Inputs, dict[str, int]]:
     """Frames that do not depend on the ledger, computed before the lock is taken."""
     gate = consent_gate(tables)
@@ -55,7 +57,7 @@ def _inputs(
         )
     if distress is None:
         needs = any(s.credit for s in config.products if s.name in {c.product for c in campaigns})
-        distress = distress_frame(gate.tables, as_of, config) if needs else None
+        distress = distress_frame(gate.tables, as_of, config, feature_config) if needs else None
     if distress is None:
         distress = pl.LazyFrame(schema={"customer_id": pl.String(), "in_distress": pl.Boolean()})
     inputs = Inputs(
@@ -74,14 +76,11 @@ def _inputs(
     return inputs, gates
 
 
-def _lookback(config: ServingConfig) -> int:
+def _lookback(config: ServingConfig) -> tuple[int, int]:
+    """Days of history any rule looks at: (all contacts, declines)."""
     p = config.policy
-    return max(
-        p.contacts_window_days,
-        p.phone_window_days,
-        p.product_cooldown_days,
-        p.decline_cooldown_days,
-    )
+    general = max(p.contacts_window_days, p.phone_window_days, p.product_cooldown_days)
+    return general, p.decline_cooldown_days
 
 
 def _with_reasons(decision: Decision, explain: Explainer | None) -> pl.DataFrame:
@@ -155,13 +154,13 @@ def _summary(
 
 
 def _dry_history(
-    engine: sa.Engine, imported: pl.DataFrame, as_of: date, lookback: int
+    engine: sa.Engine, imported: pl.DataFrame, as_of: date, lookback: tuple[int, int]
 ) -> pl.DataFrame:
     """History for a dry run: the ledger (read only, if it exists) plus unmerged imports."""
     hist = pl.DataFrame(schema=HISTORY_SCHEMA)
     if lg.has_ledger(engine):
         with engine.connect() as conn:
-            hist = read_history(conn, as_of, lookback)
+            hist = read_history(conn, as_of, *lookback)
     # imported rows already merged are in `hist`; counting them twice could only over-suppress,
     # so drop exact duplicates of (customer, product, channel, time, outcome)
     return pl.concat([hist, imported.select(list(HISTORY_SCHEMA))]).unique(maintain_order=True)
@@ -218,15 +217,18 @@ def run_selection(
     dry_run: bool = False,
     explain: Explainer | None = None,
     distress: pl.LazyFrame | None = None,
+    feature_config: FeatureConfig | None = None,
 ) -> RunSummary:
     """Select the customers to contact in one run and record every decision in the ledger.
 
     Reads history, decides and writes inside one transaction holding the ledger lock; the
-    channel files appear only after it committed. `dry_run` writes nothing.
+    channel files appear only after it committed. `dry_run` writes nothing. `distress`
+    overrides the responsible-lending flags (else `features.distress` with `feature_config`'s
+    rules and the serving config's thresholds).
     """
     active = [c for c in campaigns if c.active_on(as_of)]
     log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
-    inputs, gates = _inputs(tables, scores, active, config, as_of, distress)
+    inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config)
     imported = tables.contacts.collect()
     run = _Run(
         inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain
@@ -243,7 +245,7 @@ def run_selection(
                     )
                 lg.delete_run(conn, run_id)
             merge_imported(conn, imported)
-            summary, decisions = run.decide(read_history(conn, as_of, _lookback(config)), False)
+            summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
             selected = decisions.filter(pl.col("outcome") == "selected")
             staging = write_staged(channel_frames(selected), summary, out_dir)
             t0 = time.perf_counter()

@@ -55,14 +55,22 @@ def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
             cp.write(chunk.write_csv(include_header=False, quote_style="non_numeric"))
 
 
-def read_history(conn: Connection, as_of: date, lookback_days: int) -> pl.DataFrame:
-    """Ledger contacts less than `lookback_days` days from `as_of`, either side."""
-    lo = datetime.combine(as_of - timedelta(days=lookback_days), time())
-    hi = datetime.combine(as_of + timedelta(days=lookback_days + 1), time())
+def read_history(
+    conn: Connection, as_of: date, lookback_days: int, decline_days: int | None = None
+) -> pl.DataFrame:
+    """Ledger contacts less than `lookback_days` days from `as_of` (either side), and declines
+    less than `decline_days` (the longer decline cooldown) from it."""
     c = contacts.c
-    stmt = sa.select(c.customer_id, c.product, c.channel, c.contacted_at, c.outcome).where(
-        c.contacted_at >= lo, c.contacted_at < hi
-    )
+
+    def near(days: int) -> sa.ColumnElement[bool]:
+        lo = datetime.combine(as_of - timedelta(days=days), time())
+        hi = datetime.combine(as_of + timedelta(days=days + 1), time())
+        return sa.and_(c.contacted_at >= lo, c.contacted_at < hi)
+
+    window = near(lookback_days)
+    if decline_days is not None and decline_days > lookback_days:
+        window = sa.or_(window, sa.and_(c.outcome == "declined", near(decline_days)))
+    stmt = sa.select(c.customer_id, c.product, c.channel, c.contacted_at, c.outcome).where(window)
     if conn.dialect.name == "postgresql":
         sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
         raw = conn.connection.dbapi_connection
@@ -77,8 +85,11 @@ def read_history(conn: Connection, as_of: date, lookback_days: int) -> pl.DataFr
         return pl.read_csv(
             buf, has_header=False, new_columns=list(HISTORY_SCHEMA), schema_overrides=HISTORY_SCHEMA
         )
-    # SQLite: fetch the stored text and parse it in polars (much faster than per-row parsing)
+    # SQLite: fetch the stored text and parse it in polars (much faster than per-row parsing);
+    # the window holds a large share of the table, where a sequential scan beats the index
+    # (measured: 4 s instead of 14-80 s for 650k of 2M rows)
     sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+    sql = sql.replace("FROM contacts", "FROM contacts NOT INDEXED", 1)
     rows = conn.exec_driver_sql(sql).all()
     text = {**HISTORY_SCHEMA, "contacted_at": pl.String()}
     frame = pl.DataFrame(rows, schema=text, orient="row")

@@ -90,10 +90,10 @@ def _savings(s: Signals, pop: Population, ev: Events) -> np.ndarray:
     inc, bal, elsewhere = s.income, s.balance, pop.saves_elsewhere[:, None]
     return (
         -5.7
-        + 2.5 * decay(ev.inflow >= 10_000, 3.0) * (1 - 0.6 * elsewhere)
+        + 2.2 * decay(ev.inflow >= 10_000, 4.0) * (1 - 0.6 * elsewhere)
         + 1.0 * decay((ev.inflow > 0) & (ev.inflow < 10_000), 2.0)
-        + 1.4 * (bal > np.maximum(3 * inc, 8000))
-        + 0.8 * (bal > 25_000)
+        + 1.6 * (bal > np.maximum(3 * inc, 8000))
+        + 1.0 * (bal > 25_000)
         - 1.0 * (bal < 0)
         + 0.8 * (inc > 4500)
         - 0.6 * (inc < 1600)
@@ -108,15 +108,15 @@ def _insurance(s: Signals, pop: Population, ev: Events) -> np.ndarray:
     young adults and seniors."""
     insured = pop.travel_insured[:, None]
     uninsured = 1 - 0.85 * insured
+    keen = ((s.age >= 25) & (s.age < 35)) | (s.age >= 65)  # travel matters more at these ages
     return (
         -6.3
-        + 1.2 * decay(ev.trip, 4.0) * uninsured
-        + 1.4 * decay(ev.flight, 4.0) * (s.income > 3500) * uninsured
-        + 0.9 * (s.trips_12 >= 2) * uninsured
-        + 0.6 * (s.trips_12 >= 4)
+        + 1.0 * decay(ev.trip, 5.0) * uninsured * (1 + keen)
+        + 1.4 * decay(ev.flight, 5.0) * (s.income > 3500) * uninsured
+        + 1.2 * (s.trips_12 >= 2) * uninsured
+        + 0.8 * (s.trips_12 >= 4)
         - 0.8 * insured
-        + 0.8 * ((s.age >= 25) & (s.age < 35))
-        + 0.6 * (s.age >= 65)
+        + 0.4 * keen
     )
 
 
@@ -125,7 +125,7 @@ def _credit_card(s: Signals, ev: Events) -> np.ndarray:
     inc, age = s.income, s.age
     return (
         -6.0
-        + 1.5 * decay(ev.trip, 4.0) * (inc > 2500)
+        + 1.5 * decay(ev.trip, 5.0) * (inc > 2500)
         + 0.8 * (s.trips_12 >= 2)
         + 1.0 * (inc > 4000)
         - 1.2 * (inc < 1500)

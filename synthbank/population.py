@@ -174,5 +174,5 @@ def make_population(rng: np.random.Generator, first_id: int, n: int, cal: Calend
         opening=opening,
         pick=rng.random((n, 8)),
         habits=habits,
-        latent=rng.normal(0.0, 0.35, (n, 4)),
+        latent=rng.normal(0.0, 0.25, (n, 4)),
     )

@@ -109,13 +109,25 @@ def oracle_probability(
 
 
 def oracle_auc(
-    truth: pl.LazyFrame, product: str, test_ids: pl.DataFrame, y: np.ndarray, horizon_days: int
+    truth: pl.LazyFrame,
+    product: str,
+    test_ids: pl.DataFrame,
+    y: np.ndarray,
+    horizon_days: int,
+    at_t: bool = False,
 ) -> float | None:
     """ROC-AUC of the true probabilities on the test population (`test_ids`: customer_id,
-    as_of in label order); customers absent from the truth count as p = 0."""
+    as_of in label order); customers absent from the truth count as p = 0.
+
+    The horizon probability uses p_open of later months, which the simulator derives from
+    events inside the horizon (a trip in month 2), so no model scoring at T can reach it.
+    With `at_t`, only the first horizon month's p_open is used (information before T: the
+    ceiling for a model at T, up to the unobservable latent term)."""
     if not 0 < np.asarray(y).sum() < len(y):
         return None
-    p_true = oracle_probability(truth, product, test_ids, test_ids["as_of"][0], horizon_days)
+    as_of = test_ids["as_of"][0]
+    days = 1 if at_t else horizon_days
+    p_true = oracle_probability(truth, product, test_ids, as_of, days)
     joined = test_ids.select("customer_id").join(
         p_true, on="customer_id", how="left", maintain_order="left"
     )

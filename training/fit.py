@@ -52,6 +52,7 @@ class Evaluation:
     model: dict[str, float]
     baseline: dict[str, float]
     oracle_roc_auc: float | None
+    oracle_at_t_roc_auc: float | None
     plots_dir: Path
 
     def metric_log(self) -> dict[str, float]:
@@ -60,6 +61,8 @@ class Evaluation:
         out |= {f"baseline_{k}": v for k, v in self.baseline.items()}
         if self.oracle_roc_auc is not None:
             out["oracle_roc_auc"] = self.oracle_roc_auc
+        if self.oracle_at_t_roc_auc is not None:
+            out["oracle_at_t_roc_auc"] = self.oracle_at_t_roc_auc
         return out
 
     def version_tags(self) -> dict[str, str]:
@@ -69,6 +72,8 @@ class Evaluation:
         tags["baseline_roc_auc"] = f"{self.baseline['roc_auc']:.6f}"
         if self.oracle_roc_auc is not None:
             tags["oracle_roc_auc"] = f"{self.oracle_roc_auc:.6f}"
+        if self.oracle_at_t_roc_auc is not None:
+            tags["oracle_at_t_roc_auc"] = f"{self.oracle_at_t_roc_auc:.6f}"
         return tags
 
 
@@ -105,9 +110,11 @@ def evaluate_product(
     test = data.test
     scores = bundle.predict_proba(test.features)
     baseline = _baseline_scores(data, config)
-    oracle = None
+    oracle = oracle_at_t = None
     if truth is not None:
-        oracle = oracle_auc(truth, bundle.product, test.ids, test.y, data_horizon(bundle))
+        horizon = data_horizon(bundle)
+        oracle = oracle_auc(truth, bundle.product, test.ids, test.y, horizon)
+        oracle_at_t = oracle_auc(truth, bundle.product, test.ids, test.y, horizon, at_t=True)
     importance = shap_importance(bundle, test.features, config.shap_rows, config.seed)
     write_plots(
         plots_dir,
@@ -117,7 +124,11 @@ def evaluate_product(
         importance,
     )
     return Evaluation(
-        score_metrics(test.y, scores), score_metrics(test.y, baseline), oracle, plots_dir
+        score_metrics(test.y, scores),
+        score_metrics(test.y, baseline),
+        oracle,
+        oracle_at_t,
+        plots_dir,
     )
 
 

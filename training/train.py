@@ -39,6 +39,7 @@ class ProductResult:
     metrics: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     oracle_roc_auc: float | None = None
+    oracle_at_t_roc_auc: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
     version: str | None = None
     promoted: bool = False
@@ -61,6 +62,7 @@ class ProductResult:
             "n_pos_test": self.counts.get("n_pos_test"),
             "baseline_roc_auc": self.baseline.get("roc_auc"),
             "oracle_roc_auc": self.oracle_roc_auc,
+            "oracle_at_t_roc_auc": self.oracle_at_t_roc_auc,
             "model_version": self.version,
             "promoted": self.promoted,
         }
@@ -211,6 +213,7 @@ def _train_one(
         metrics=evaluation.model,
         baseline=evaluation.baseline,
         oracle_roc_auc=evaluation.oracle_roc_auc,
+        oracle_at_t_roc_auc=evaluation.oracle_at_t_roc_auc,
         counts=counts,
         version=version,
         promoted=decision.promoted,

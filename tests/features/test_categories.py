@@ -196,3 +196,23 @@ def test_bad_rules_are_config_errors(tmp_path: Path) -> None:
         Rule(name="z", category="z")
     with pytest.raises(ValueError, match="ascending"):
         FeatureConfig(windows=(90, 30))
+
+
+def test_iban_rule_matches_ignoring_spaces_and_case() -> None:
+    rule = Rule(name="own_savings", category="savings_out", iban=("NL01 TEST 0123 4567 89",))
+    df = pl.DataFrame(
+        {
+            "transaction_id": ["T1", "T2"],
+            "customer_id": ["C1", "C1"],
+            "booked_at": [datetime(2026, 1, 5), datetime(2026, 1, 6)],
+            "amount": [-500.0, -500.0],
+            "method": ["transfer", "transfer"],
+            "counterparty_name": ["J. Jansen", "J. Jansen"],
+            "counterparty_iban": ["nl01test0123456789", "NL99TEST0000000000"],
+        }
+    )
+    ruleset = load_ruleset(FeatureConfig(rules=(rule,)))
+    assert "counterparty_iban" in ruleset.key_columns
+    tx = Tables.from_frames(transactions=df).transactions
+    got = categorise(tx, ruleset).sort("transaction_id").collect()
+    assert got["category"].to_list() == ["savings_out", "transfers"]

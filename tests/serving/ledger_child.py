@@ -50,8 +50,8 @@ def main() -> None:
             marker.touch()
             time.sleep(120)
 
-    def read(conn, as_of, days):  # type: ignore[no-untyped-def]
-        frame = real_read(conn, as_of, days)
+    def read(conn, as_of, *days):  # type: ignore[no-untyped-def]
+        frame = real_read(conn, as_of, *days)
         if mode == "slow":
             time.sleep(1.0)
         return frame

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +10,7 @@ import pytest
 from serving_world import AS_OF, adult, build_world
 
 from features.errors import ConfigError
+from features.schemas import Tables
 from serving.batch import run_selection
 from serving.config import Campaign, ServingConfig, load_campaigns
 from serving.ledger import RunExistsError
@@ -147,3 +148,37 @@ def test_default_campaign_file_loads() -> None:
     assert {
         c.product for c in load_campaigns(Path(__file__).parents[2] / "serving" / "campaigns.toml")
     } == {"savings", "insurance", "credit_card", "child_savings"}
+
+
+def test_real_distress_flags_block_a_credit_offer(tmp_path: Path) -> None:
+    """No explicit distress frame: `features.distress` sees a payment to a debt collector."""
+    camp = campaign(id="cc", product="credit_card", channels=("email",), capacity={"email": 5})
+    world = build_world([adult(), adult()], [camp], ServingConfig())
+    debt = pl.DataFrame(
+        {
+            "transaction_id": ["d1"],
+            "customer_id": ["c001"],
+            "booked_at": [datetime(2026, 10, 15, 10)],
+            "amount": [-150.0],
+            "method": ["transfer"],
+            "counterparty_name": ["Intrum Nederland"],
+        }
+    )
+    tables = world.tables.with_(
+        transactions=pl.concat(
+            [world.tables.transactions, Tables.from_frames(transactions=debt).transactions]
+        )
+    )
+    summary = run_selection(
+        tables,
+        world.scores,
+        world.campaigns,
+        world.config,
+        as_of=AS_OF,
+        run_id="d",
+        out_dir=tmp_path,
+        ledger_url=f"sqlite:///{tmp_path}/x.sqlite",
+        dry_run=True,
+    )
+    reasons = dict(summary.counts.select("reason", "n").iter_rows())
+    assert reasons == {"distress": 1, "selected": 1}

@@ -1,0 +1,155 @@
+"""`propensity run` end to end on a small synthetic bank, as the batch job runs it: every
+artifact is there and they agree with each other."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import polars as pl
+import pytest
+
+from features.schemas import DEFAULT_PRODUCTS
+
+SMALL = """
+[synthetic]
+customers = 3000
+months = 24
+seed = 5
+
+[training]
+n_train_snapshots = 6
+min_positives = 5
+
+[run]
+run_id = "e2e"
+"""
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    work = tmp_path_factory.mktemp("run")
+    config = work / "propensity.toml"
+    config.write_text(SMALL)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "propensity.cli",
+            "run",
+            "--config",
+            str(config),
+            "--work-dir",
+            str(work / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    return work / "w", proc
+
+
+def test_run_succeeds_and_says_where_everything_is(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    _, proc = job
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for word in ("ledger", "MLflow", "report", "channel files"):
+        assert word in proc.stdout
+
+
+def test_four_champions_in_the_registry(job: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    work, _ = job
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    for product in DEFAULT_PRODUCTS:
+        version = client.get_model_version_by_alias(f"propensity-{product}", "champion")
+        assert int(version.version) >= 1
+
+
+def _ledger(work: Path, sql: str) -> pl.DataFrame:
+    with sqlite3.connect(work / "ledger.sqlite") as con:
+        cur = con.execute(sql)
+        cols = [c[0] for c in cur.description]
+        return pl.DataFrame(cur.fetchall(), schema=cols, orient="row")
+
+
+def test_channel_files_agree_with_the_ledger(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    work, _ = job
+    files = sorted((work / "out" / "e2e").glob("*.csv"))
+    assert {f.stem for f in files} == {"email", "sms", "post", "phone"}
+    sent = pl.concat([pl.read_csv(f, schema_overrides={"customer_id": pl.String}) for f in files])
+    assert sent.height > 0
+    selected = _ledger(
+        work,
+        "select customer_id, campaign_id, channel from decisions"
+        " where run_id='e2e' and outcome='selected'",
+    )
+    contacts = _ledger(
+        work, "select customer_id, campaign_id, channel from contacts where run_id='e2e'"
+    )
+    key = ["customer_id", "campaign_id", "channel"]
+    assert sent.select(key).sort(key).equals(selected.sort(key))
+    assert contacts.sort(key).equals(selected.sort(key))
+    assert sent["customer_id"].is_unique().all()  # at most one offer per customer per run
+    assert sent["reasons"].str.len_chars().min() > 0  # every offer carries its reasons
+    status = _ledger(work, "select status from runs where run_id='e2e'")["status"].to_list()
+    assert status == ["complete"]
+
+
+def test_nobody_without_consent_or_permission_is_contacted(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    work, _ = job
+    bank = next(work.glob("bank-*"))
+    consents = pl.read_parquet(bank / "consents.parquet")
+    sent = pl.concat(
+        [
+            pl.read_csv(f, schema_overrides={"customer_id": pl.String})
+            for f in (work / "out" / "e2e").glob("*.csv")
+        ]
+    )
+    joined = sent.join(consents, on="customer_id", how="left")
+    assert joined["payment_data_marketing"].null_count() == 0
+    assert joined["payment_data_marketing"].all()
+    for channel in ("email", "sms", "post", "phone"):
+        assert joined.filter(pl.col("channel") == channel)[channel].all()
+
+
+def test_report_is_written_with_embedded_plots(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    work, _ = job
+    html = (work / "reports" / "e2e.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4 * 4
+    for product in DEFAULT_PRODUCTS:
+        assert product in html
+
+
+def test_same_run_id_again_is_refused(job: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    work, _ = job
+    config = work.parent / "propensity.toml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "propensity.cli",
+            "run",
+            "--config",
+            str(config),
+            "--work-dir",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 2
+    assert "e2e" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -207,6 +208,8 @@ def main() -> None:
     table.add_row("peak RSS (whole process)", f"{peak:.2f} GiB")
     table.add_row("ledger", url.split("?")[0])
     Console().print(table)
+    if not args.ledger_url:
+        shutil.rmtree(work, ignore_errors=True)  # the SQLite ledger is ~0.5 GB
 
 
 if __name__ == "__main__":

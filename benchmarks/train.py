@@ -14,10 +14,14 @@ import argparse
 import logging
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from features.schemas import DEFAULT_PRODUCTS
+# `python benchmarks/train.py` puts benchmarks/ first on sys.path, where sibling scripts
+# (benchmarks/features.py) would shadow the packages of the same name.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 COLUMNS = (
     "roc_auc",
@@ -52,6 +56,7 @@ def main() -> None:
     ensure_bank(args.data)
     shutil.rmtree(args.work_dir, ignore_errors=True)
 
+    from features.schemas import DEFAULT_PRODUCTS
     from training.config import TrainingConfig
     from training.run import train_from_dir
 

@@ -97,6 +97,8 @@ def reason_text(name: str, value: Any, as_of: date, config: FeatureConfig | None
     meaning = info.meaning if info else name.replace("_", " ")
     if v is None:
         return f"{meaning}: none"
+    if info is not None and isinstance(info.fill, bool):
+        v = bool(v)  # a flag passed as a number (e.g. from a float matrix)
     if isinstance(v, bool):
         return meaning if v else f"not: {meaning}"
     if name.startswith("days_since_") and (text := _since(name, v, as_of)):

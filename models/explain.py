@@ -23,7 +23,8 @@ REASON_SCHEMA = {
 def top_contributions(bundle: ModelBundle, features: pl.DataFrame, k: int = 3) -> pl.DataFrame:
     """Long frame (customer_id, rank, feature, value, contribution): for each row, up to `k`
     features with a positive contribution (log-odds), largest first. Rows without any positive
-    contribution get no reason rows.
+    contribution get no reason rows. A missing feature value (which LightGBM may route to a
+    positive leaf) is null in `value`.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -52,4 +53,4 @@ def top_contributions(bundle: ModelBundle, features: pl.DataFrame, k: int = 3) -
             "contribution": top.ravel()[keep],
         },
         schema=REASON_SCHEMA,
-    )
+    ).with_columns(pl.col("value").fill_nan(None))

@@ -20,7 +20,7 @@ from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from training.config import TrainingConfig
 
-SHARED_IN_SERVING = ("policy", "products", "ledger_url")
+SHARED_IN_SERVING = ("policy", "products", "ledger_url", "distress")
 
 
 class Strict(BaseModel):
@@ -85,13 +85,21 @@ class AppConfig(Strict):
         if isinstance(value, dict):
             dup = [k for k in SHARED_IN_SERVING if k in value]
             if dup:
-                raise ValueError(f"set {dup} at the top level ([policy], [[products]], [ledger])")
+                raise ValueError(
+                    f"set {dup} at the top level ([policy], [[products]], [ledger], "
+                    "[features.distress])"
+                )
         return value
 
     def serving_config(self) -> ServingConfig:
-        """The serving section with the shared top-level policy, products and ledger."""
+        """The serving section with the shared policy, products, ledger and distress rules."""
         return self.serving.model_copy(
-            update={"policy": self.policy, "products": self.products, "ledger_url": self.ledger.url}
+            update={
+                "policy": self.policy,
+                "products": self.products,
+                "ledger_url": self.ledger.url,
+                "distress": self.features.distress,
+            }
         )
 
     def override(self, **changes: Any) -> AppConfig:

@@ -125,6 +125,7 @@ def score_and_select(
         work_dir=config.work_dir,
         replace=config.run.replace,
         explain=explainer,
+        feature_config=config.features,
     )
     return summary, notes
 

@@ -69,7 +69,9 @@ class TrainingConfig(BaseModel):
         "sigmoid", description="sigmoid keeps the ranking; isotonic is more flexible"
     )
     baseline_max_rows: int = Field(
-        50_000, ge=1000, description="training rows sampled for the logistic baseline"
+        1_000_000,
+        ge=1000,
+        description="cap on training rows for the logistic baseline (above it: a seeded sample)",
     )
     shap_rows: int = Field(5000, ge=100, description="test rows used for the SHAP importance plot")
     seed: int = 0

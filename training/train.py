@@ -18,9 +18,9 @@ from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
 from models.registry import resolve_tracking_uri
 from training.config import TrainingConfig
 from training.dataset import ProductData, feature_columns, fingerprint, product_data
-from training.fit import evaluate_product, fit_bundle
+from training.fit import Evaluation, evaluate_product, fit_bundle
 from training.labels import build_labels, consenting_tables
-from training.register import log_and_register, set_aliases
+from training.register import Promotion, log_and_register, set_aliases
 from training.splits import Snapshots, choose_snapshots, data_window
 
 log = logging.getLogger(__name__)
@@ -128,13 +128,11 @@ def train_products(
     report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
     if features is None:
         features = build_feature_frame(consenting, snapshots.all_dates, feature_config)
-    names = feature_columns(features)
+    run = _Run(consenting, features, feature_columns(features), snapshots, config, work_dir, uri)
     results: dict[str, ProductResult] = {}
     for i, spec in enumerate(specs):
         report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
-        results[spec.name] = _train_one(
-            consenting, features, names, spec, snapshots, config, work_dir, uri, truth, promote
-        )
+        results[spec.name] = _train_one(run, spec, truth, promote)
         log.info("%s: %s", spec.name, results[spec.name].message)
     report("done", 1.0)
     return results
@@ -149,21 +147,21 @@ def _specs(products: list[ProductSpec] | list[str] | None, tables: Tables) -> li
     ]
 
 
-def _train_one(
-    tables: Tables,
-    features: pl.DataFrame,
-    names: list[str],
-    spec: ProductSpec,
-    snapshots: Snapshots,
-    config: TrainingConfig,
-    work_dir: Path,
-    tracking_uri: str,
-    truth: pl.LazyFrame | None,
-    promote: bool,
-) -> ProductResult:
-    labels = build_labels(tables, spec, snapshots.all_dates, snapshots.horizon_days).collect()
-    data = product_data(features, labels, snapshots, names)
-    counts = {
+@dataclass(frozen=True)
+class _Run:
+    """What every product of one training run shares."""
+
+    tables: Tables
+    features: pl.DataFrame
+    names: list[str]
+    snapshots: Snapshots
+    config: TrainingConfig
+    work_dir: Path
+    tracking_uri: str
+
+
+def _counts(data: ProductData) -> dict[str, int]:
+    return {
         "n_train": data.train.n,
         "n_pos_train": data.train.n_pos,
         "n_validation": data.validation.n,
@@ -171,45 +169,28 @@ def _train_one(
         "n_test": data.test.n,
         "n_pos_test": data.test.n_pos,
     }
-    reason = _skip_reason(data, config)
+
+
+def _train_one(
+    run: _Run, spec: ProductSpec, truth: pl.LazyFrame | None, promote: bool
+) -> ProductResult:
+    s = run.snapshots
+    labels = build_labels(run.tables, spec, s.all_dates, s.horizon_days).collect()
+    data = product_data(run.features, labels, s, run.names)
+    counts = _counts(data)
+    reason = _skip_reason(data, run.config)
     if reason is not None:
         return ProductResult(spec.name, False, f"skipped: {reason}", counts=counts)
-    bundle = fit_bundle(spec.name, data, names, snapshots, config)
-    evaluation = evaluate_product(bundle, data, config, truth, work_dir / "plots" / spec.name)
-    params = _params(spec, snapshots, config, names, bundle)
-    metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in counts.items()}}
-    fp = fingerprint(data.train)
-    run_id, version = log_and_register(
-        bundle,
-        params=params,
-        metrics=metrics,
-        plots_dir=evaluation.plots_dir,
-        fingerprint=fp,
-        work_dir=work_dir,
-        tracking_uri=tracking_uri,
+    bundle = fit_bundle(spec.name, data, run.names, s, run.config)
+    evaluation = evaluate_product(
+        bundle, data, run.config, truth, run.work_dir / "plots" / spec.name
     )
-    decision = set_aliases(
-        spec.name,
-        version,
-        evaluation.model["roc_auc"],
-        test_features=data.test.features,
-        y_test=data.test.y,
-        promote=promote,
-        tracking_uri=tracking_uri,
-        tags={
-            **evaluation.version_tags(),
-            "test_as_of": snapshots.test.isoformat(),
-            "run_id": run_id,
-            "data_fingerprint": fp,
-        },
-    )
-    message = (
-        f"version {version}, test ROC-AUC {evaluation.model['roc_auc']:.3f}; {decision.reason}"
-    )
+    version, decision = _register(run, spec, bundle, evaluation, data, promote)
+    auc = evaluation.model["roc_auc"]
     return ProductResult(
         spec.name,
         True,
-        message,
+        f"version {version}, test ROC-AUC {auc:.3f}; {decision.reason}",
         metrics=evaluation.model,
         baseline=evaluation.baseline,
         oracle_roc_auc=evaluation.oracle_roc_auc,
@@ -219,6 +200,45 @@ def _train_one(
         promoted=decision.promoted,
         bundle=bundle.with_version(version),
     )
+
+
+def _register(
+    run: _Run,
+    spec: ProductSpec,
+    bundle: ModelBundle,
+    evaluation: Evaluation,
+    data: ProductData,
+    promote: bool,
+) -> tuple[str, Promotion]:
+    """Log the MLflow run, register the version, move the aliases."""
+    fp = fingerprint(data.train)
+    metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in _counts(data).items()}}
+    run_id, version = log_and_register(
+        bundle,
+        params=_params(spec, run.snapshots, run.config, run.names, bundle),
+        metrics=metrics,
+        plots_dir=evaluation.plots_dir,
+        fingerprint=fp,
+        work_dir=run.work_dir,
+        tracking_uri=run.tracking_uri,
+    )
+    tags = {
+        **evaluation.version_tags(),
+        "test_as_of": run.snapshots.test.isoformat(),
+        "run_id": run_id,
+        "data_fingerprint": fp,
+    }
+    decision = set_aliases(
+        spec.name,
+        version,
+        evaluation.model["roc_auc"],
+        test_features=data.test.features,
+        y_test=data.test.y,
+        promote=promote,
+        tracking_uri=run.tracking_uri,
+        tags=tags,
+    )
+    return version, decision
 
 
 def _params(

@@ -29,3 +29,12 @@ def test_only_the_rows_asked_are_explained(fitted_bundle: ModelBundle):
     assert reasons.height <= 9
     empty = top_contributions(fitted_bundle, frame.head(0))
     assert empty.height == 0 and empty.columns == reasons.columns
+
+
+def test_missing_values_are_null_in_the_reasons(fitted_bundle: ModelBundle):
+    frame, _ = numeric_frame(200, 13)
+    frame = frame.with_columns(pl.lit(None, pl.Float64).alias("salary_amount_sum_90d"))
+    reasons = top_contributions(fitted_bundle, frame, k=5)
+    missing = reasons.filter(pl.col("feature") == "salary_amount_sum_90d")
+    assert missing["value"].null_count() == missing.height
+    assert not reasons["value"].is_nan().any()

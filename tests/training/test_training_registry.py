@@ -9,6 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from features.errors import ModelNotFoundError
 from features.schemas import Tables
 from models.bundle import ModelBundle
 from models.registry import load_bundle, mlflow_session
@@ -101,3 +102,8 @@ def test_champion_moves_only_to_an_equal_or_better_model_or_when_forced(bank: Ba
     forced = _train(bank, store, WEAK, promote=True)
     assert forced["savings"].promoted
     assert _alias(client, "champion") == _alias(client, "challenger") == "4"
+
+
+def test_loading_an_unknown_alias_is_a_clear_error(store):
+    with pytest.raises(ModelNotFoundError, match="propensity-loan"):
+        load_bundle("loan", "champion", tracking_uri=store[1])

@@ -26,23 +26,22 @@ from features.expressions import FeatureInfo, feature_name
 _EPOCH_SHIFT = -(2**20)
 
 
+def opening_expr() -> pl.Expr:
+    """Per customer (in a group-by): the balance before the first booking in (booked_at,
+    transaction_id) order, `balance_after - amount` of that row (0 when it is missing). One
+    streaming aggregation: no sort, no second pass."""
+    before = pl.col("balance_after") - pl.col("amount")
+    first = before.min_by(pl.struct("booked_at", "transaction_id"))
+    return first.fill_null(0.0).alias("opening")
+
+
 def opening_balances(transactions: pl.LazyFrame, index: pl.LazyFrame) -> pl.LazyFrame:
-    """Balance before each customer's first booking (`balance_after - amount` of the first row
-    in (booked_at, transaction_id) order), from all rows, special ones too: this is the
-    account's state before the data starts, not the effect of any payment. Streaming-friendly:
-    find each customer's first moment, keep only the rows at it, sort those few."""
-    rows = transactions.select(
-        "customer_id",
-        "booked_at",
-        "transaction_id",
-        (pl.col("balance_after") - pl.col("amount")).alias("before"),
-    )
-    first_moment = rows.group_by("customer_id").agg(pl.col("booked_at").min())
-    first_moment = first_moment.collect(engine="streaming").lazy()  # small; keeps plans apart
+    """Balance before each customer's first booking (see `opening_expr`), from all rows,
+    special ones too: this is the account's state before the data starts, not the effect of
+    any payment."""
     return (
-        rows.join(first_moment, on=["customer_id", "booked_at"], how="inner")
-        .group_by("customer_id")
-        .agg(pl.col("before").sort_by("transaction_id").first().fill_null(0.0).alias("opening"))
+        transactions.group_by("customer_id")
+        .agg(opening_expr())
         .join(index.select("customer_id", "cix"), on="customer_id", how="inner")
         .select("cix", "opening")
     )

@@ -234,33 +234,34 @@ def rule_key(columns: tuple[str, ...] = KEY_COLUMNS) -> pl.Expr:
     return key.alias("_rule_key")
 
 
-def category_map(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.DataFrame:
-    """`_rule_key` -> `category`, `airport` for every distinct combination of the columns the
-    rules read (a small frame: one row per combination)."""
+def split_rules(rows: pl.LazyFrame, ruleset: RuleSet) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Two sinks of one cached scan: the rows with `_rule_key` (a 64-bit hash of the columns
+    the rules read) instead of those columns, and the distinct combinations with their text
+    and direction. Collected together (`pl.collect_all`), the text is read and hashed once."""
     columns = ruleset.key_columns
-    combos = (
-        transactions.select(rule_key(columns), *columns, (pl.col("amount") > 0).alias("credit"))
-        .unique(subset=["_rule_key"], keep="any")
-        .collect(engine="streaming")
-    )
-    return combos.select(
+    keyed = rows.with_columns(rule_key(columns)).cache()
+    credit = (pl.col("amount") > 0).alias("credit")
+    combos = keyed.select("_rule_key", *columns, credit).unique(subset=["_rule_key"], keep="any")
+    return keyed.drop(columns), combos
+
+
+def rules_applied(distinct: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
+    """`_rule_key` -> `category`, `airport` for the distinct combinations (a small frame)."""
+    return distinct.select(
         "_rule_key", category_expr(ruleset).alias("category"), airport_expr(ruleset)
     )
 
 
 def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
-    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read. The
-    rules run once per distinct combination of those columns (collected first, in a separate
-    small pass, so the main pass never holds the string columns) and are joined back by a
-    hash of the combination."""
-    mapping = category_map(transactions, ruleset)
-    columns = ruleset.key_columns
-    return (
-        transactions.with_columns(rule_key(columns))
-        .drop(columns)
-        .join(mapping.lazy(), on="_rule_key", how="left")
-        .drop("_rule_key")
-    )
+    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read.
+
+    One streaming scan feeds both sinks of `split_rules`; the rules then run once per
+    distinct combination, and the rows, now in memory and without text, are joined to the
+    result on the integer hash (much cheaper than a join on several strings)."""
+    rows, combos = split_rules(transactions, ruleset)
+    narrow, distinct = pl.collect_all([rows, combos], engine="streaming")
+    mapping = rules_applied(distinct, ruleset).lazy()
+    return narrow.lazy().join(mapping, on="_rule_key", how="left").drop("_rule_key")
 
 
 def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:

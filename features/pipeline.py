@@ -18,9 +18,9 @@ from features.balance import (
     balance_infos,
     compact_history,
     daily_balances,
-    opening_balances,
+    opening_expr,
 )
-from features.categories import RuleSet, load_ruleset
+from features.categories import RuleSet, load_ruleset, rules_applied, split_rules
 from features.config import FeatureConfig
 from features.customers import customer_base, customer_infos, product_frame, product_names
 from features.expressions import FeatureInfo
@@ -28,15 +28,16 @@ from features.income import income_features, income_frame, large_inflow_features
 from features.life_events import life_event_features
 from features.schemas import SPECS, Tables
 from features.transactions import (
+    NARROW_COLUMNS,
     booked_before,
     bucketed,
     categorised,
     category_features,
     category_infos,
     customer_index,
+    customer_keys,
     flow_features,
     is_special,
-    narrow,
     recency_features,
 )
 
@@ -103,6 +104,36 @@ class Prepared:
     daily: pl.DataFrame
 
 
+def scan_rows(
+    tables: Tables, ruleset: RuleSet, before: date, index: pl.DataFrame, config: FeatureConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The narrow non-special rows (`NARROW_COLUMNS`) and each customer's opening balance,
+    in three streaming scans that never hold text in memory: the distinct rule-column
+    combinations (categorised here, once each), the rows joined to their category and
+    customer index on integer keys (hashes), and the opening balances."""
+    key, keys = customer_keys(tables.customers, index)
+    booked = booked_before(tables.transactions, before)
+    rows, combos = split_rules(booked, ruleset)
+    mapping = rules_applied(combos.collect(engine="streaming"), ruleset)
+    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
+    narrow = (
+        rows.select(
+            key,
+            pl.col("booked_at").dt.date().alias("day"),
+            "amount",
+            abroad.alias("abroad"),
+            "_rule_key",
+        )
+        .join(keys.lazy(), on="_cid")
+        .join(mapping.filter(~is_special(ruleset)).lazy(), on="_rule_key")
+        .select(NARROW_COLUMNS)
+        .collect(engine="streaming")
+    )
+    opening = booked.select(key, "booked_at", "transaction_id", "amount", "balance_after")
+    opening = opening.group_by("_cid").agg(opening_expr()).join(keys.lazy(), on="_cid")
+    return narrow, opening.select("cix", "opening").collect(engine="streaming")
+
+
 def prepare(
     tables: Tables, before: date, config: FeatureConfig, first: date | None = None
 ) -> Prepared:
@@ -112,10 +143,7 @@ def prepare(
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
-    rows = narrow(categorised(tables.transactions, ruleset, before, index.lazy()), ruleset, config)
-    rows = rows.collect(engine="streaming")
-    opening = opening_balances(booked_before(tables.transactions, before), index.lazy())
-    opening = opening.collect(engine="streaming")
+    rows, opening = scan_rows(tables, ruleset, before, index, config)
     span_start = (first or before) - timedelta(days=config.max_window)
     daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())
     daily = daily.collect(engine="streaming")

@@ -42,6 +42,24 @@ def customer_index(customers: pl.LazyFrame, before: date) -> pl.LazyFrame:
     )
 
 
+def customer_key() -> pl.Expr:
+    """A 64-bit hash of `customer_id` as `_cid`: the scan joins on it instead of the string
+    (see `customer_keys`)."""
+    return pl.col("customer_id").hash(seed=29).alias("_cid")
+
+
+def customer_keys(customers: pl.LazyFrame, index: pl.DataFrame) -> tuple[pl.Expr, pl.DataFrame]:
+    """The key expression for transaction rows and the `_cid` -> `cix` table of the index.
+    The hash is used only when no two customers share one (checked over the whole customers
+    table, so a booking of a not-yet customer cannot be mistaken for an indexed one);
+    otherwise the key is the `customer_id` itself."""
+    hashed = customers.select(customer_key(), "customer_id").unique().collect()
+    if hashed["_cid"].n_unique() == hashed.height:
+        return customer_key(), index.select(customer_key(), "cix")
+    plain = pl.col("customer_id").alias("_cid")
+    return plain, index.select(plain, "cix")
+
+
 def booked_before(
     transactions: pl.LazyFrame, before: date, index: pl.LazyFrame | None = None
 ) -> pl.LazyFrame:

@@ -68,12 +68,17 @@ def _fill(table: Table, model: BaseModel, skip: tuple[str, ...] = ()) -> None:
             _fill(sub, value)
             table.add(name, sub)
         else:
-            aot = tomlkit.aot()
-            for item in value:
-                sub = tomlkit.table()
-                _fill(sub, item)
-                aot.append(sub)
-            table.add(name, aot)
+            table.add(name, _array_of_tables(value))
+
+
+def _array_of_tables(models: tuple[BaseModel, ...]) -> Any:
+    """`[[name]]` entries, one per model (products, campaigns)."""
+    aot = tomlkit.aot()
+    for model in models:
+        sub = tomlkit.table()
+        _fill(sub, model)
+        aot.append(sub)
+    return aot
 
 
 def render_default_config() -> str:
@@ -92,14 +97,9 @@ def render_default_config() -> str:
             _fill(table, value, skip=SHARED_IN_SERVING if name == "serving" else ())
             doc.add(name, table)
         elif isinstance(value, tuple):
-            aot = tomlkit.aot()
-            for item in value:
-                sub = tomlkit.table()
-                _fill(sub, item)
-                aot.append(sub)
-            doc.add(name, aot)
+            doc.add(name, _array_of_tables(value))
         else:
-            item = tomlkit.item(_plain(value))
+            item = _item(value)
             if info.description:
                 item.comment(info.description)
             doc.add(name, item)

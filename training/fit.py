@@ -54,6 +54,12 @@ class Evaluation:
     oracle_roc_auc: float | None
     oracle_at_t_roc_auc: float | None
     plots_dir: Path
+    importance: dict[str, float]
+
+    @property
+    def top_features(self) -> list[str]:
+        """Feature names by mean |SHAP| on the test snapshot, largest first."""
+        return sorted(self.importance, key=lambda name: self.importance[name], reverse=True)
 
     def metric_log(self) -> dict[str, float]:
         """Flat metric names for the MLflow run."""
@@ -129,6 +135,7 @@ def evaluate_product(
         oracle,
         oracle_at_t,
         plots_dir,
+        importance,
     )
 
 

@@ -43,6 +43,8 @@ class ProductResult:
     counts: dict[str, int] = field(default_factory=dict)
     version: str | None = None
     promoted: bool = False
+    top_features: list[str] = field(default_factory=list)
+    """Features by mean |SHAP value| on the test snapshot, largest first (empty if skipped)."""
     bundle: ModelBundle | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -198,6 +200,7 @@ def _train_one(
         counts=counts,
         version=version,
         promoted=decision.promoted,
+        top_features=evaluation.top_features[:20],
         bundle=bundle.with_version(version),
     )
 

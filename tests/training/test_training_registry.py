@@ -46,6 +46,7 @@ def test_first_run_registers_champion_and_skips_rare_product(bank: Bank, store):
         assert 0 < summary[key] < 10, key
     assert summary["n_train"] > summary["n_test"] > summary["n_pos_test"] > 0
     assert summary["oracle_roc_auc"] > 0.7 and summary["roc_auc"] > 0.65
+    assert savings.top_features[0] == "signal"  # the only informative feature
     client = MlflowClient(tracking_uri=store[1], registry_uri=store[1])
     assert _alias(client, "champion") == _alias(client, "challenger") == "1"
     version = client.get_model_version("propensity-savings", "1")

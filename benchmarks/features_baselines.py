@@ -18,15 +18,9 @@ import polars as pl
 
 from features.categories import RuleSet, load_ruleset
 from features.config import FeatureConfig, Rule
+from features.pipeline import narrow_rows
 from features.schemas import Tables
-from features.transactions import (
-    bucketed,
-    categorised,
-    category_features,
-    customer_index,
-    flow_features,
-    narrow,
-)
+from features.transactions import bucketed, category_features, customer_index, flow_features
 
 FLOW_KINDS = ("inflow_txn_count", "inflow_amount_sum", "outflow_txn_count", "outflow_amount_sum")
 
@@ -54,11 +48,13 @@ def scan_tables(data: Path) -> Tables:
 
 
 def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
-    """The project's own stages (categorise, drop special, bucket, two-stage aggregate)."""
+    """The project's own stages (categorise the distinct combinations, then one streaming
+    pass: join rows to category and customer on integer keys, drop special rows, bucket;
+    then the two-stage aggregate)."""
     tables = scan_tables(data)
     ruleset = load_ruleset(config)
     index = customer_index(tables.customers, as_of).collect()
-    rows = narrow(categorised(tables.transactions, ruleset, as_of, index.lazy()), ruleset, config)
+    rows = narrow_rows(tables, ruleset, as_of, index, config)
     agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
     flows = agg.group_by("cix").agg(e for _, e in flow_features(config))
     cats = category_features(agg, ruleset, config)

@@ -104,34 +104,34 @@ class Prepared:
     daily: pl.DataFrame
 
 
-def scan_rows(
+def narrow_rows(
     tables: Tables, ruleset: RuleSet, before: date, index: pl.DataFrame, config: FeatureConfig
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The narrow non-special rows (`NARROW_COLUMNS`) and each customer's opening balance,
-    in three streaming scans that never hold text in memory: the distinct rule-column
-    combinations (categorised here, once each), the rows joined to their category and
-    customer index on integer keys (hashes), and the opening balances."""
+) -> pl.LazyFrame:
+    """The narrow non-special rows (`NARROW_COLUMNS`) booked before `before`, never holding
+    text in memory: the distinct rule-column combinations are collected and categorised
+    first (one streaming scan, rules run once per combination); the returned scan joins each
+    row to its category and customer index on integer keys (hashes), not on strings."""
     key, keys = customer_keys(tables.customers, index)
-    booked = booked_before(tables.transactions, before)
-    rows, combos = split_rules(booked, ruleset)
+    rows, combos = split_rules(booked_before(tables.transactions, before), ruleset)
     mapping = rules_applied(combos.collect(engine="streaming"), ruleset)
     abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
-    narrow = (
-        rows.select(
-            key,
-            pl.col("booked_at").dt.date().alias("day"),
-            "amount",
-            abroad.alias("abroad"),
-            "_rule_key",
-        )
+    day = pl.col("booked_at").dt.date().alias("day")
+    return (
+        rows.select(key, day, "amount", abroad.alias("abroad"), "_rule_key")
         .join(keys.lazy(), on="_cid")
         .join(mapping.filter(~is_special(ruleset)).lazy(), on="_rule_key")
         .select(NARROW_COLUMNS)
-        .collect(engine="streaming")
     )
-    opening = booked.select(key, "booked_at", "transaction_id", "amount", "balance_after")
-    opening = opening.group_by("_cid").agg(opening_expr()).join(keys.lazy(), on="_cid")
-    return narrow, opening.select("cix", "opening").collect(engine="streaming")
+
+
+def opening_frame(tables: Tables, before: date, index: pl.DataFrame) -> pl.LazyFrame:
+    """`cix`, `opening`: each indexed customer's balance before the first booking (all rows
+    booked before `before`, special ones too; see `opening_expr`)."""
+    key, keys = customer_keys(tables.customers, index)
+    rows = booked_before(tables.transactions, before)
+    rows = rows.select(key, "booked_at", "transaction_id", "amount", "balance_after")
+    opening = rows.group_by("_cid").agg(opening_expr()).join(keys.lazy(), on="_cid")
+    return opening.select("cix", "opening")
 
 
 def prepare(
@@ -143,7 +143,8 @@ def prepare(
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
-    rows, opening = scan_rows(tables, ruleset, before, index, config)
+    rows = narrow_rows(tables, ruleset, before, index, config).collect(engine="streaming")
+    opening = opening_frame(tables, before, index).collect(engine="streaming")
     span_start = (first or before) - timedelta(days=config.max_window)
     daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())
     daily = daily.collect(engine="streaming")

@@ -230,28 +230,20 @@ def category_infos(ruleset: RuleSet, config: FeatureConfig) -> list[FeatureInfo]
 
 
 def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
-    """The customer x category x window table, pivoted to one column per feature."""
-    per_window = [
-        agg.filter(in_window(j))
-        .group_by("cix", "category")
-        .agg(pl.col("n").sum(), pl.col("s").sum())
-        .with_columns(pl.lit(f"_{w}d").alias("suffix"))
-        for j, w in enumerate(config.windows)
-    ]
-    long = pl.concat(per_window).filter(~pl.col("category").is_in(sorted(ruleset.special)))
-    cat = pl.col("category").cast(pl.String)
-    frames = []
-    for measure, value in (("txn_count", "n"), ("amount_sum", "s")):
-        names = [
-            feature_name(c, measure, w) for c in ruleset.feature_categories for w in config.windows
+    """The customer x category table (every window's count and sum in one group-by), pivoted
+    to one column per feature. A pair without rows in a window gets 0 (as the fill would)."""
+    cats = list(ruleset.feature_categories)
+    measures = []
+    for j, w in enumerate(config.windows):
+        win = in_window(j)
+        measures += [
+            pl.when(win).then(pl.col("n")).otherwise(0).sum().alias(f"txn_count_{w}d"),
+            pl.when(win).then(pl.col("s")).otherwise(0.0).sum().alias(f"amount_sum_{w}d"),
         ]
-        keyed = long.select(
-            "cix",
-            pl.concat_str(cat, pl.lit(f"_{measure}"), pl.col("suffix")).alias("key"),
-            pl.col(value),
-        )
-        frames.append(keyed.pivot(on="key", on_columns=names, index="cix", values=value))
-    return frames[0].join(frames[1], on="cix", how="full", coalesce=True)
+    names = [m.meta.output_name() for m in measures]
+    long = agg.filter(pl.col("category").is_in(cats)).group_by("cix", "category").agg(measures)
+    wide = long.pivot(on="category", on_columns=cats, index="cix", values=names, separator="|")
+    return wide.rename({f"{m}|{c}": f"{c}_{m}" for m in names for c in cats})
 
 
 def recency_features(

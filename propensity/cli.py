@@ -6,7 +6,12 @@ exit 1.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+# Before LightGBM loads (see models/estimator.py): passive OpenMP waiting, so LightGBM's idle
+# threads do not spin against polars' thread pool on a 2-core machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 from rich.console import Console

@@ -82,7 +82,7 @@ def selection_table(summary: RunSummary, config: AppConfig) -> pl.DataFrame:
     files = [p for p in summary.files if p.suffix == ".csv" and p.exists()]
     schema = {"campaign_id": pl.String, "channel": pl.String, "propensity": pl.Float64}
     sent = (
-        pl.concat([pl.read_csv(p, schema_overrides=schema).select(schema) for p in files])
+        pl.concat([pl.read_csv(p, schema_overrides=schema).select(list(schema)) for p in files])
         if files
         else pl.DataFrame(schema=schema)
     )

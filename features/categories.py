@@ -235,11 +235,12 @@ def rule_key(columns: tuple[str, ...] = KEY_COLUMNS) -> pl.Expr:
 
 
 def split_rules(rows: pl.LazyFrame, ruleset: RuleSet) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Two sinks of one cached scan: the rows with `_rule_key` (a 64-bit hash of the columns
-    the rules read) instead of those columns, and the distinct combinations with their text
-    and direction. Collected together (`pl.collect_all`), the text is read and hashed once."""
+    """The rows with `_rule_key` (a 64-bit hash of the columns the rules read) instead of
+    those columns, and the distinct combinations with their text and direction. Collect the
+    combinations first (a small frame), then stream the rows: they never carry text past the
+    hash. (One scan with two sinks was tried: polars buffers the shared scan in memory.)"""
     columns = ruleset.key_columns
-    keyed = rows.with_columns(rule_key(columns)).cache()
+    keyed = rows.with_columns(rule_key(columns))
     credit = (pl.col("amount") > 0).alias("credit")
     combos = keyed.select("_rule_key", *columns, credit).unique(subset=["_rule_key"], keep="any")
     return keyed.drop(columns), combos
@@ -253,15 +254,13 @@ def rules_applied(distinct: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
 
 
 def categorise(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
-    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read.
-
-    One streaming scan feeds both sinks of `split_rules`; the rules then run once per
-    distinct combination, and the rows, now in memory and without text, are joined to the
-    result on the integer hash (much cheaper than a join on several strings)."""
+    """Add `category` (Enum) and `airport` (bool) and drop the columns the rules read. The
+    rules run once per distinct combination of those columns (collected first, in a separate
+    small pass) and are joined back on the integer hash of the combination (much cheaper than
+    a join on several strings)."""
     rows, combos = split_rules(transactions, ruleset)
-    narrow, distinct = pl.collect_all([rows, combos], engine="streaming")
-    mapping = rules_applied(distinct, ruleset).lazy()
-    return narrow.lazy().join(mapping, on="_rule_key", how="left").drop("_rule_key")
+    mapping = rules_applied(combos.collect(engine="streaming"), ruleset).lazy()
+    return rows.join(mapping, on="_rule_key", how="left").drop("_rule_key")
 
 
 def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:

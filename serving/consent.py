@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from features.consent import consenting_ids, restrict
 from features.schemas import Tables
 
 log = logging.getLogger(__name__)
@@ -24,15 +25,6 @@ class ConsentGate:
     consenting: pl.DataFrame  # customer_id of customers who may be profiled
     objected: int
     no_consent_row: int
-
-
-def consenting_ids(tables: Tables) -> pl.LazyFrame:
-    """customer_id of every customer with a consent row that does not object (one row each)."""
-    return (
-        tables.consents.filter(pl.col("payment_data_marketing").fill_null(False))
-        .select("customer_id")
-        .unique()
-    )
 
 
 def consent_gate(tables: Tables) -> ConsentGate:
@@ -51,14 +43,7 @@ def consent_gate(tables: Tables) -> ConsentGate:
         .collect()
         .row(0, named=True)
     )
-    lazy_keep = keep.lazy()
-    filtered = Tables(
-        transactions=tables.transactions.join(lazy_keep, "customer_id", "semi"),
-        customers=tables.customers.join(lazy_keep, "customer_id", "semi"),
-        products=tables.products.join(lazy_keep, "customer_id", "semi"),
-        consents=tables.consents.join(lazy_keep, "customer_id", "semi"),
-        contacts=tables.contacts.join(lazy_keep, "customer_id", "semi"),
-    )
+    filtered = restrict(tables, keep.lazy())
     log.info(
         "consent gate: %d objected, %d without consent row, %d may be profiled",
         counts["objected"],

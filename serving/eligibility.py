@@ -12,16 +12,9 @@ import polars as pl
 
 from features.config import FeatureConfig
 from features.distress import distress_flags
+from features.expressions import full_years
 from features.schemas import Tables
 from serving.config import ServingConfig
-
-
-def age_years(birth: pl.Expr, as_of: date) -> pl.Expr:
-    """Completed years at `as_of` (a birthday on the run date counts)."""
-    had_birthday = (birth.dt.month() < as_of.month) | (
-        (birth.dt.month() == as_of.month) & (birth.dt.day() <= as_of.day)
-    )
-    return (pl.lit(as_of.year) - birth.dt.year() - (~had_birthday).cast(pl.Int32)).cast(pl.Int32)
 
 
 def held_products(tables: Tables, as_of: date) -> pl.LazyFrame:
@@ -71,7 +64,7 @@ def customer_facts(tables: Tables, as_of: date, config: ServingConfig) -> pl.Laz
         .with_columns(child_benefit=pl.lit(True))
     )
     return (
-        tables.customers.select("customer_id", age=age_years(pl.col("birth_date"), as_of))
+        tables.customers.select("customer_id", age=full_years(pl.col("birth_date"), as_of))
         .unique("customer_id")
         .join(recent, "customer_id", "left")
         .join(active, "customer_id", "left")

@@ -12,37 +12,11 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from features.expressions import full_years
 from features.schemas import Tables
 from models.products import ProductSpec
 
 LABEL_SCHEMA = {"customer_id": pl.String, "as_of": pl.Date, "label": pl.Int8}
-
-
-def consenting_tables(tables: Tables) -> Tables:
-    """Tables restricted to customers with a consent row that allows payment-data marketing.
-
-    No consent row counts as an objection (safe default, GDPR art. 21)."""
-    allowed = tables.consents.filter(pl.col("payment_data_marketing").fill_null(False)).select(
-        "customer_id"
-    )
-    return Tables(
-        transactions=tables.transactions.join(allowed, on="customer_id", how="semi"),
-        customers=tables.customers.join(allowed, on="customer_id", how="semi"),
-        products=tables.products.join(allowed, on="customer_id", how="semi"),
-        consents=tables.consents.join(allowed, on="customer_id", how="semi"),
-        contacts=tables.contacts.join(allowed, on="customer_id", how="semi"),
-    )
-
-
-def age_on(birth_date: pl.Expr, as_of: date) -> pl.Expr:
-    """Completed years of age on `as_of` (birthday counted on the day itself)."""
-    month_day = birth_date.dt.month().cast(pl.Int32) * 100 + birth_date.dt.day().cast(pl.Int32)
-    before_birthday = month_day > (as_of.month * 100 + as_of.day)
-    return (
-        pl.lit(as_of.year, pl.Int32)
-        - birth_date.dt.year().cast(pl.Int32)
-        - before_birthday.cast(pl.Int32)
-    )
 
 
 def _one_snapshot(
@@ -63,7 +37,7 @@ def _one_snapshot(
     return (
         tables.customers.filter(
             (pl.col("customer_since") < as_of)
-            & (age_on(pl.col("birth_date"), as_of) >= spec.min_age)
+            & (full_years(pl.col("birth_date"), as_of) >= spec.min_age)
         )
         .select("customer_id")
         .join(holders, on="customer_id", how="anti")

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from features.config import FeatureConfig
+from features.consent import consenting_tables
 from features.schemas import DEFAULT_PRODUCTS, Tables
 from models.bundle import ModelBundle, schema_hash
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
@@ -19,7 +20,7 @@ from models.registry import resolve_tracking_uri
 from training.config import TrainingConfig
 from training.dataset import ProductData, feature_columns, fingerprint, product_data
 from training.fit import Evaluation, evaluate_product, fit_bundle
-from training.labels import build_labels, consenting_tables
+from training.labels import build_labels
 from training.register import Promotion, log_and_register, set_aliases
 from training.splits import Snapshots, choose_snapshots, data_window
 

@@ -4,9 +4,11 @@ from datetime import date, datetime
 
 import polars as pl
 
+from features.consent import consenting_tables
+from features.expressions import full_years
 from features.schemas import Tables
 from models.products import ProductSpec
-from training.labels import age_on, build_labels, consenting_tables
+from training.labels import build_labels
 
 T = date(2026, 1, 1)
 H = 90  # window [2026-01-01, 2026-04-01)
@@ -105,5 +107,5 @@ def test_several_snapshots_are_stacked():
 
 def test_age_counts_the_birthday_itself():
     frame = pl.DataFrame({"b": [date(2008, 1, 1), date(2008, 1, 2), date(2000, 2, 29)]})
-    ages = frame.select(age_on(pl.col("b"), date(2026, 1, 1)).alias("age"))["age"].to_list()
+    ages = frame.select(full_years(pl.col("b"), date(2026, 1, 1)).alias("age"))["age"].to_list()
     assert ages == [18, 17, 25]

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         replace: bool = typer.Option(False, "--replace", help="overwrite a run with this id"),
         dry_run: bool = typer.Option(False, "--dry-run", help="no ledger write, no channel files"),
         out: Path = typer.Option(Path("work/selections"), "--out", help="channel files go here"),
-        work_dir: Path = typer.Option(Path("work"), "--work-dir"),
+        work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
         alias: str = typer.Option("champion", "--alias", help="models used for the reasons"),
         tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
         reasons: bool = typer.Option(
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
     def explain_cmd(
         customer_id: str = typer.Argument(..., help="the customer"),
         ledger_url: str | None = typer.Option(None, "--ledger-url"),
-        work_dir: Path = typer.Option(Path("work"), "--work-dir"),
+        work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
     ) -> None:
         """Show every decision about a customer with its stored reasons."""
         from serving.jobs import explain_customer

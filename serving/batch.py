@@ -212,7 +212,7 @@ def run_selection(
     run_id: str,
     out_dir: Path,
     ledger_url: str | None = None,
-    work_dir: Path = Path("work"),
+    work_dir: Path = Path("propensity-work"),
     replace: bool = False,
     dry_run: bool = False,
     explain: Explainer | None = None,

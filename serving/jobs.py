@@ -57,7 +57,7 @@ def select_job(
     replace: bool = False,
     dry_run: bool = False,
     out: Path = Path("work/selections"),
-    work_dir: Path = Path("work"),
+    work_dir: Path = Path("propensity-work"),
     alias: str = "champion",
     tracking_uri: str | None = None,
     reasons: bool = True,
@@ -105,7 +105,7 @@ def _default_run_id(as_of: date) -> str:
 
 
 def explain_customer(
-    customer_id: str, ledger_url: str | None = None, work_dir: Path = Path("work")
+    customer_id: str, ledger_url: str | None = None, work_dir: Path = Path("propensity-work")
 ) -> pl.DataFrame:
     """Every decision about a customer, newest run first, with the stored reasons."""
     engine = lg.make_engine(lg.ledger_url(ledger_url, work_dir))

@@ -30,29 +30,21 @@ run_id = "e2e"
 """
 
 
+def run_cli(config: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    """`propensity run` as the batch job calls it, with the default (embedded) MLflow store."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    cmd = ["propensity.cli", "run", "--config", str(config), "--work-dir", str(work)]
+    return subprocess.run(
+        [sys.executable, "-m", *cmd], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     work = tmp_path_factory.mktemp("run")
     config = work / "propensity.toml"
     config.write_text(SMALL)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "propensity.cli",
-            "run",
-            "--config",
-            str(config),
-            "--work-dir",
-            str(work / "w"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    return work / "w", proc
+    return work / "w", run_cli(config, work / "w")
 
 
 def test_run_succeeds_and_says_where_everything_is(
@@ -135,21 +127,6 @@ def test_report_is_written_with_embedded_plots(
 
 def test_same_run_id_again_is_refused(job: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     work, _ = job
-    config = work.parent / "propensity.toml"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "propensity.cli",
-            "run",
-            "--config",
-            str(config),
-            "--work-dir",
-            str(work),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_cli(work.parent / "propensity.toml", work)
     assert proc.returncode == 2
     assert "e2e" in proc.stderr and "Traceback" not in proc.stderr

@@ -156,6 +156,7 @@ def duckdb_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     ruleset = load_ruleset(config)
     with duckdb.connect() as con:
         con.execute("SET threads = 2")
+        con.execute("SET preserve_insertion_order = false")  # order is not needed here
         combos, main = duckdb_sql(data, as_of, config, ruleset)
         con.execute(combos)
         out = pl.from_arrow(con.sql(main).to_arrow_table())

@@ -99,11 +99,11 @@ def _table(df: pl.DataFrame) -> str:
 def _funnel_png(funnel: pl.DataFrame, campaign: str) -> bytes:
     rows = funnel.filter(pl.col("campaign_id") == campaign)
     counts = dict(zip(rows["gate"], rows["count"], strict=True))
-    gates = [g for g in GATE_ORDER if counts.get(g)]
+    gates = list(GATE_ORDER)
     fig = Figure(figsize=(7, 0.35 * len(gates) + 1.2))
     ax = fig.subplots()
     colours = ["#2a9d8f" if g == "selected" else "#8d99ae" for g in gates]
-    ax.barh(gates[::-1], [counts[g] for g in gates][::-1], color=colours[::-1])
+    ax.barh(gates[::-1], [counts.get(g, 0) for g in gates][::-1], color=colours[::-1])
     ax.set_xlabel("customers")
     ax.set_title(f"Selection funnel: {campaign}")
     fig.tight_layout()

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from propensity.config import AppConfig
-from propensity.report import ModelSection, ReportData
+from propensity.report import GATE_ORDER, ModelSection, ReportData
 from serving.outputs import RunSummary
 from training.train import ProductResult
 
@@ -45,36 +45,28 @@ def model_sections(config: AppConfig, training: dict[str, ProductResult]) -> lis
 
 
 def funnel(summary: RunSummary, campaigns: list[str]) -> pl.DataFrame:
-    """Customers removed at each gate per campaign (pre-scoring gates apply to every campaign)."""
-    pre = [
-        {"campaign_id": c, "gate": g, "count": n}
+    """Customers removed at each gate per campaign, every gate listed (zero where none).
+
+    The consent gates act before scoring, so they apply to every campaign alike; the
+    below-threshold counts come from the run summary (`below_threshold:<campaign>`).
+    """
+    counts = {
+        (c, g): n
         for c in campaigns
         for g, n in summary.gates.items()
         if g in ("objected", "no_consent_row")
-    ]
-    below = summary.gates.get("below_threshold_by_campaign", {})
-    per = (
-        summary.counts.group_by("campaign_id", "reason")
-        .agg(count=pl.col("n").sum())
-        .rename({"reason": "gate"})
-        .select("campaign_id", "gate", pl.col("count").cast(pl.Int64))
+    }
+    for key, n in summary.gates.items():
+        if key.startswith("below_threshold:"):
+            counts[(key.split(":", 1)[1], "below_threshold")] = n
+    for row in summary.counts.iter_rows(named=True):
+        key = (row["campaign_id"], row["reason"])
+        counts[key] = counts.get(key, 0) + row["n"]
+    return pl.DataFrame(
+        [(c, g, int(counts.get((c, g), 0))) for c in campaigns for g in GATE_ORDER],
+        schema={"campaign_id": pl.String, "gate": pl.String, "count": pl.Int64},
+        orient="row",
     )
-    frames = [
-        pl.DataFrame(pre, schema={"campaign_id": pl.String, "gate": pl.String, "count": pl.Int64})
-    ]
-    if isinstance(below, dict) and below:
-        frames.append(
-            pl.DataFrame(
-                {
-                    "campaign_id": list(below),
-                    "gate": "below_threshold",
-                    "count": list(below.values()),
-                },
-                schema={"campaign_id": pl.String, "gate": pl.String, "count": pl.Int64},
-            )
-        )
-    frames.append(per)
-    return pl.concat(frames)
 
 
 def selection_table(summary: RunSummary, config: AppConfig) -> pl.DataFrame:
@@ -112,6 +104,15 @@ def selection_table(summary: RunSummary, config: AppConfig) -> pl.DataFrame:
     )
 
 
+def run_campaigns(config: AppConfig, summary: RunSummary) -> list[str]:
+    """The campaigns that took part in the run: active, with a model for their product."""
+    return [
+        c.id
+        for c in config.campaigns
+        if c.active_on(summary.as_of) and c.product in summary.model_versions
+    ]
+
+
 def build_report_data(
     config: AppConfig,
     summary: RunSummary,
@@ -126,7 +127,7 @@ def build_report_data(
         as_of=summary.as_of,
         source=source,
         models=model_sections(config, training),
-        funnel=funnel(summary, [c.id for c in config.campaigns]),
+        funnel=funnel(summary, run_campaigns(config, summary)),
         selection=selection_table(summary, config),
         notes=notes,
     )

@@ -17,6 +17,7 @@ SEASON = np.array([0.6, 0.7, 0.9, 1.0, 1.2, 1.3, 2.3, 2.3, 1.1, 1.0, 0.7, 1.3])
 TRIP_COUNTRIES = ("ES", "FR", "IT", "DE", "US", "PT")
 TRIP_WEIGHTS = np.array([0.3, 0.2, 0.15, 0.15, 0.08, 0.12])
 KB_PER_CHILD = 281.0
+BOOKING_LEAD = np.array([0.25, 0.40, 0.35])  # P(flight booked 1, 2, 3 months before the trip)
 NONE, BONUS, INHERITANCE, HOUSE_SALE = 0, 1, 2, 3
 
 
@@ -29,7 +30,8 @@ class Events:
     age: np.ndarray  # float age at the month start
     adult: np.ndarray  # bool: 18 or older at the month start (by the calendar)
     trip: np.ndarray  # bool: travelled abroad this month
-    flight: np.ndarray  # bool: the trip was by plane (airline + Schiphol payments)
+    flight: np.ndarray  # bool: the trip was by plane (Schiphol payments in the trip month)
+    booking: np.ndarray  # int: flights booked this month (airline payment, 1-3 months ahead)
     country: np.ndarray  # index into TRIP_COUNTRIES
     inflow_kind: np.ndarray  # NONE, BONUS, INHERITANCE, HOUSE_SALE
     inflow: np.ndarray  # EUR
@@ -40,12 +42,30 @@ class Events:
 
 
 def _trips(rng: np.random.Generator, pop: Population, cal: Calendar, active: np.ndarray):
-    season = SEASON[cal.month_of_year - 1]
-    rate = np.minimum(pop.travel_rate[:, None] * season[None, :], 0.8)
-    trip = active & (rng.random(active.shape) < rate)
-    flight = trip & (rng.random(active.shape) < 0.7)
+    """Trips of the period, plus the flights of the 3 months after it (only their bookings,
+    which fall inside the period, are kept) so that bookings do not thin out at the end."""
+    n, m = active.shape
+    month_of_year = (cal.month_of_year[-1] + np.arange(-m, 3)) % 12  # 0-based, 3 extra months
+    rate = np.minimum(pop.travel_rate[:, None] * SEASON[month_of_year][None, :], 0.8)
+    ahead = np.concatenate([active, np.repeat(active[:, -1:], 3, axis=1)], axis=1)
+    trip = ahead & (rng.random(ahead.shape) < rate)
+    flight = trip & (rng.random(ahead.shape) < 0.7)
     country = rng.choice(len(TRIP_COUNTRIES), size=active.shape, p=TRIP_WEIGHTS)
-    return trip, flight, country.astype(np.int16)
+    booking = _bookings(rng, flight, ahead)[:, :m]
+    return trip[:, :m], flight[:, :m], booking, country.astype(np.int16)
+
+
+def _bookings(rng: np.random.Generator, flight: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Flights are booked (an airline payment, MCC 4511) 1-3 months before the trip; bookings
+    that would fall before the period (or before the customer joined) are not seen."""
+    c, t = np.nonzero(flight)
+    b = t - 1 - rng.choice(BOOKING_LEAD.size, size=t.size, p=BOOKING_LEAD)
+    keep = b >= 0
+    c, b = c[keep], b[keep]
+    keep = active[c, b]
+    booking = np.zeros(flight.shape, dtype=np.int64)
+    np.add.at(booking, (c[keep], b[keep]), 1)
+    return booking
 
 
 def _inflows(rng: np.random.Generator, pop: Population, cal: Calendar, active: np.ndarray):
@@ -96,7 +116,7 @@ def make_events(rng: np.random.Generator, pop: Population, cal: Calendar) -> Eve
     active = pop.since_day[:, None] < next_starts[None, :]
     at_start = pop.since_day[:, None] < starts[None, :]
     age = (starts[None, :] - pop.birth_day[:, None]) / YEAR_DAYS
-    trip, flight, country = _trips(rng, pop, cal, active)
+    trip, flight, booking, country = _trips(rng, pop, cal, active)
     kind, inflow = _inflows(rng, pop, cal, active)
     birth, benefit = _child_benefit(rng, pop, cal, active)
     debt = active & pop.distress[:, None] & (rng.random(active.shape) < 0.8)
@@ -110,6 +130,7 @@ def make_events(rng: np.random.Generator, pop: Population, cal: Calendar) -> Eve
         adult=starts[None, :] >= pop.adult_day[:, None],
         trip=trip,
         flight=flight,
+        booking=booking,
         country=country,
         inflow_kind=kind,
         inflow=inflow,

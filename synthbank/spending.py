@@ -73,11 +73,11 @@ def special(ctx: Ctx) -> list[Block]:
 
 
 def travel(ctx: Ctx) -> list[Block]:
-    """Flights (airline, Schiphol) and card and ATM payments abroad during trips."""
+    """Flight bookings (airline), Schiphol and card and ATM payments abroad during trips."""
     ev, pop, out = ctx.ev, ctx.pop, []
     nl = ctx.vocabs.country.code("NL")
     start = (ctx.rng.random(ev.trip.shape) * (ctx.cal.days_in_month - 7)[None, :]).astype(np.int64)
-    c, m = expand(ev.flight)
+    c, m = expand(ev.booking)  # the ticket is paid when booked, 1-3 months before the trip
     cps, mccs = ctx.merchants(V.AIRLINES)
     i = pick(ctx, c, np.arange(cps.size), 5, 0.6)
     fare = (150 + 350 * ctx.rng.random(c.size)) * (1 + pop.partner[c] + (pop.kids0[c] > 0))

@@ -90,16 +90,6 @@ def is_special(ruleset: RuleSet) -> pl.Expr:
     return pl.col("category").is_in(sorted(ruleset.special))
 
 
-def narrow(categorised_rows: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
-    """The rows features are made from: special-category rows dropped first, narrow columns."""
-    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
-    return (
-        categorised_rows.filter(~is_special(ruleset))
-        .with_columns(abroad.alias("abroad"))
-        .select(NARROW_COLUMNS)
-    )
-
-
 def bucketed(
     rows: pl.LazyFrame, as_of: date, windows: tuple[int, ...], ruleset: RuleSet
 ) -> pl.LazyFrame:

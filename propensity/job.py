@@ -23,6 +23,7 @@ from models.registry import resolve_tracking_uri
 from propensity.config import AppConfig
 from propensity.report import write_report
 from propensity.reporting import build_report_data
+from serving import ledger as ledger_db
 from serving.batch import run_selection
 from serving.consent import consent_gate
 from serving.outputs import RunSummary
@@ -140,6 +141,11 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
+    as_of = config.run.as_of or default_as_of(tables)
+    run_id = config.run.run_id or f"run-{as_of.isoformat()}"
+    ledger = ledger_db.ledger_url(config.ledger.url, work)
+    if not config.run.replace:
+        ledger_db.refuse_existing_run(ledger, run_id)
     step("building features and training the models", 0.2)
     training = train_products(
         tables,
@@ -152,8 +158,6 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         promote=config.run.promote,
         feature_config=config.features,
     )
-    as_of = config.run.as_of or default_as_of(tables)
-    run_id = config.run.run_id or f"run-{as_of.isoformat()}"
     step("scoring and selecting", 0.75)
     summary, notes = score_and_select(config, tables, as_of, run_id, tracking_uri)
     step("writing the report", 0.95)
@@ -166,7 +170,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         run_id=run_id,
         as_of=as_of,
         tracking_uri=tracking_uri,
-        ledger_url=str(config.ledger.url or work / "ledger.sqlite"),
+        ledger_url=ledger,
         load=load,
         training=training,
         summary=summary,

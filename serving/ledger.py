@@ -127,6 +127,21 @@ def run_exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
 
 
+def refuse_existing_run(url: str, run_id: str) -> None:
+    """Fail early (before hours of work) when `run_id` is already in the ledger.
+
+    Only a courtesy check: the authoritative one runs again inside the locked run transaction.
+    """
+    engine = make_engine(url)
+    try:
+        if has_ledger(engine):
+            with engine.connect() as conn:
+                if run_exists(conn, run_id):
+                    raise RunExistsError(f"run {run_id!r} is already in the ledger (use --replace)")
+    finally:
+        engine.dispose()
+
+
 def delete_run(conn: Connection, run_id: str) -> None:
     """Remove a run with its decisions and contacts (for --replace), in the caller's transaction."""
     for table in (decisions, contacts, runs):

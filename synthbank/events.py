@@ -44,7 +44,7 @@ class Events:
 def _trips(rng: np.random.Generator, pop: Population, cal: Calendar, active: np.ndarray):
     """Trips of the period, plus the flights of the 3 months after it (only their bookings,
     which fall inside the period, are kept) so that bookings do not thin out at the end."""
-    n, m = active.shape
+    m = active.shape[1]
     month_of_year = (cal.month_of_year[-1] + np.arange(-m, 3)) % 12  # 0-based, 3 extra months
     rate = np.minimum(pop.travel_rate[:, None] * SEASON[month_of_year][None, :], 0.8)
     ahead = np.concatenate([active, np.repeat(active[:, -1:], 3, axis=1)], axis=1)

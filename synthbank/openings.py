@@ -1,8 +1,9 @@
 """The ground truth: each month's probability that a customer opens each product, and the draws.
 
-The monthly logit uses only what a bank could observe before the month (payments, age,
-holdings) plus a small latent term; effects are non-linear (thresholds, interactions, decaying
-recency of events) so that gradient boosting has something to find that a linear model misses.
+The monthly logit uses what a bank could observe before the month (payments, age, holdings; see
+`synthbank.signals`: lagged reactions to events and slowly changing state) plus a modest latent
+term. Effects are non-linear (thresholds, saturation, interactions of travel with income, age
+and season) so that gradient boosting has something to find that a linear model misses.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 from synthbank.calendar import Calendar
 from synthbank.events import Events
 from synthbank.population import Population
+from synthbank.signals import Signals, signals
 
 PRODUCTS = ("savings", "insurance", "credit_card", "child_savings")
 SAVINGS, INSURANCE, CREDIT_CARD, CHILD_SAVINGS = range(4)
-NEVER = 10**6
 INITIAL_SHARE = np.array([0.30, 0.10, 0.16, 0.30])
 CLOSE_RATE = np.array([0.003, 0.008, 0.004, 0.002])
 
@@ -31,117 +32,83 @@ class Openings:
     rows: dict[str, np.ndarray]  # products table: cust, product, opened_day, closed_day (-1 = open)
 
 
-def months_since(event: np.ndarray) -> np.ndarray:
-    """For each month m, months since the last event strictly before m (NEVER if none)."""
-    n, m = event.shape
-    idx = np.where(event, np.arange(m)[None, :], -NEVER)
-    last = np.maximum.accumulate(idx, axis=1)
-    prev = np.concatenate([np.full((n, 1), -NEVER), last[:, :-1]], axis=1)
-    return np.arange(m)[None, :] - prev
-
-
-def decay(event: np.ndarray, tau: float) -> np.ndarray:
-    """1 in the month after an event, then exp(-(k-1)/tau); 0 without a past event."""
-    k = months_since(event)
-    return np.where(k < NEVER, np.exp(-(np.minimum(k, 1000) - 1) / tau), 0.0)
-
-
-def recent(event: np.ndarray, months: int) -> np.ndarray:
-    """The event happened within the `months` months before each month."""
-    return months_since(event) <= months
-
-
-@dataclass
-class Signals:
-    """What the bank can observe before each month, as (customers x months) arrays."""
-
-    income: np.ndarray  # monthly income (salary/benefit/pension), constant per customer
-    age: np.ndarray
-    balance: np.ndarray  # balance at the end of the previous month
-    distress: np.ndarray  # a debt-collection payment in the last 3 months
-    trips_12: np.ndarray  # trips abroad in the 12 months before the month
-    newborn: np.ndarray  # decaying effect of child benefit starting after a birth
-    child_benefit: np.ndarray  # child benefit received in the last 3 months
-    baby: np.ndarray  # baby-shop purchases in the last 2 months
-
-
-def signals(pop: Population, ev: Events, balance: np.ndarray) -> Signals:
-    """The observable inputs of p_open; month m sees events up to the end of month m-1."""
-    kb = ev.child_benefit > 0
-    after_birth = kb & (np.arange(kb.shape[1])[None, :] > ev.birth_month[:, None])
-    after_birth &= ev.birth_month[:, None] >= 0
-    trips = np.concatenate([np.zeros((pop.n, 1)), np.cumsum(ev.trip, axis=1)], axis=1)
-    lagged = np.concatenate([np.zeros((pop.n, 12)), trips], axis=1)[:, : trips.shape[1]]
-    return Signals(
-        income=(pop.income + pop.pension)[:, None],
-        age=ev.age,
-        balance=np.concatenate([pop.opening[:, None], balance[:, :-1]], axis=1),
-        distress=recent(ev.debt, 3),
-        trips_12=(trips - lagged)[:, :-1],
-        newborn=decay(after_birth & (np.cumsum(after_birth, 1) == 1), 4.0),
-        child_benefit=recent(kb, 3),
-        baby=recent(ev.baby > 0, 2),
-    )
-
-
-def _savings(s: Signals, pop: Population, ev: Events) -> np.ndarray:
-    """A large inflow (decaying over a few months), a bonus, a high balance (which persists
-    after an inflow until the money moves); not in distress."""
-    inc, bal, elsewhere = s.income, s.balance, pop.saves_elsewhere[:, None]
+def _savings(s: Signals, pop: Population) -> np.ndarray:
+    """A large inflow (reaction peaks 2 months later, decays over ~5), idle cash that stays on
+    the current account (thresholds relative to income), a bonus for higher earners; seniors
+    with idle cash; not in distress, less when already saving elsewhere."""
+    inc, idle, elsewhere = s.income, s.idle, pop.saves_elsewhere[:, None]
     return (
-        -5.7
-        + 2.2 * decay(ev.inflow >= 10_000, 4.0) * (1 - 0.6 * elsewhere)
-        + 1.0 * decay((ev.inflow > 0) & (ev.inflow < 10_000), 2.0)
-        + 1.6 * (bal > np.maximum(3 * inc, 8000))
-        + 1.0 * (bal > 25_000)
-        - 1.0 * (bal < 0)
+        -5.8
+        + 2.4 * s.large_inflow * (1 - 0.6 * elsewhere)
+        + 1.2 * s.small_inflow * (inc > 3000)
+        + 1.5 * (idle > np.maximum(3 * inc, 8000))
+        + 0.9 * (idle > 25_000)
+        + 0.6 * (idle > 15_000) * (s.age >= 60)
+        - 1.0 * (s.balance < 0)
         + 0.8 * (inc > 4500)
         - 0.6 * (inc < 1600)
         - 0.8 * elsewhere
-        + 0.4 * (s.age >= 60)
+        + 0.3 * (s.age >= 60)
         - 1.5 * s.distress
     )
 
 
-def _insurance(s: Signals, pop: Population, ev: Events) -> np.ndarray:
-    """Recent trips, flights x income, frequent travel, unless already insured elsewhere;
-    young adults and seniors."""
+def _insurance(s: Signals, pop: Population, summer: np.ndarray) -> np.ndarray:
+    """Travellers who fly (flights x income, frequent flyers), more at 25-34 and 65+; a flight
+    booking lifts it until about the trip (more for first-time travellers); the holiday
+    season; much less when already paying a travel insurer elsewhere."""
     insured = pop.travel_insured[:, None]
-    uninsured = 1 - 0.85 * insured
+    uninsured = 1 - 0.5 * insured
     keen = ((s.age >= 25) & (s.age < 35)) | (s.age >= 65)  # travel matters more at these ages
+    flyer = s.flights_12 >= 1
     return (
-        -6.3
-        + 1.0 * decay(ev.trip, 5.0) * uninsured * (1 + keen)
-        + 1.4 * decay(ev.flight, 5.0) * (s.income > 3500) * uninsured
-        + 1.2 * (s.trips_12 >= 2) * uninsured
-        + 0.8 * (s.trips_12 >= 4)
-        - 0.8 * insured
-        + 0.4 * keen
+        -6.7
+        + 1.6 * s.booked * uninsured * (1 + 0.6 * s.novice)
+        + 1.4 * flyer * (s.income > 3000) * uninsured
+        + 0.8 * (s.flights_12 >= 3) * uninsured
+        + 0.9 * keen * flyer
+        + 0.3 * keen
+        - 0.8 * (s.age < 23)
+        + 0.4 * summer * (s.trips_12 >= 1)
+        - 0.4 * insured
+        - 0.5 * (s.income < 1500)
     )
 
 
-def _credit_card(s: Signals, ev: Events) -> np.ndarray:
-    """Recent travel x income, frequent travel, income thresholds, an inverted-U in age."""
+def _credit_card(s: Signals) -> np.ndarray:
+    """Travel (bookings and trips) x income, regular travel, income thresholds, an inverted-U
+    in age, prime-age earners; not in distress."""
     inc, age = s.income, s.age
+    prime = (age >= 23) & (age < 40)
     return (
-        -6.0
-        + 1.5 * decay(ev.trip, 5.0) * (inc > 2500)
-        + 0.8 * (s.trips_12 >= 2)
-        + 1.0 * (inc > 4000)
+        -6.1
+        + 1.4 * s.travelled * (inc > 2500)
+        + 0.8 * s.booked * (age < 50)
+        + 0.7 * (s.trips_12 >= 2)
+        + 0.9 * (inc > 4000)
         - 1.2 * (inc < 1500)
-        + 0.7 * ((age >= 23) & (age < 40))
+        + 0.4 * prime
+        + 0.9 * prime * (inc > 3000)
         - 1.2 * (age < 23)
-        - 0.6 * (age >= 70)
+        - 0.9 * (age >= 70)
         - 0.8 * s.distress
     )
 
 
-def static_logits(pop: Population, ev: Events, balance: np.ndarray) -> np.ndarray:
+def _child_savings(s: Signals) -> np.ndarray:
+    """Mostly after the first child: the first child benefit (SVB, from the quarter after a
+    birth) lifts it for months; baby-shop purchases lead the birth; families with a good income."""
+    newborn = s.newborn * np.where(s.first_child, 4.8, 2.5)
+    return -7.2 + newborn + 1.0 * s.baby + 1.8 * s.child_benefit + 0.5 * (s.income > 4000)
+
+
+def static_logits(pop: Population, ev: Events, balance: np.ndarray, cal: Calendar) -> np.ndarray:
     """(n, M, P) logits without the holdings terms (those change during the simulation)."""
     s = signals(pop, ev, balance)
-    child = -7.2 + 4.5 * s.newborn + 1.5 * s.baby + 1.8 * s.child_benefit + 0.5 * (s.income > 4000)
+    summer = np.isin(cal.month_of_year, (5, 6, 7, 8))[None, :]
+    child = _child_savings(s)
     logits = np.stack(
-        [_savings(s, pop, ev), _insurance(s, pop, ev), _credit_card(s, ev), child], axis=2
+        [_savings(s, pop), _insurance(s, pop, summer), _credit_card(s), child], axis=2
     )
     return logits + pop.latent[:, None, :]
 
@@ -166,7 +133,7 @@ def simulate(
     rng: np.random.Generator, pop: Population, ev: Events, cal: Calendar, balance: np.ndarray
 ) -> Openings:
     """Walk the months: draw openings from p_open, and closures; record truth and holdings."""
-    logits = static_logits(pop, ev, balance)
+    logits = static_logits(pop, ev, balance, cal)
     m_count = logits.shape[1]
     held = _initial(rng, pop, ev, cal)
     opened_day = np.where(held, _before_period(rng, pop, cal, held.shape), -1)

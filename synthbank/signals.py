@@ -40,7 +40,7 @@ def recent(event: np.ndarray, months: int) -> np.ndarray:
 
 def response(events: np.ndarray, tau: float, first: float = 0.25) -> np.ndarray:
     """Summed lagged reaction to events: an event in month m adds `first` in month m+1, then 1
-    in month m+2 decaying by exp(-1/tau) per month. Saturates: 1 - exp(-sum)."""
+    in month m+2 decaying by exp(-1/tau) per month; at most 1 (more events do not add up)."""
     e = events.astype(np.float64)
     out = np.zeros_like(e)
     slow = np.zeros(e.shape[0])
@@ -49,7 +49,7 @@ def response(events: np.ndarray, tau: float, first: float = 0.25) -> np.ndarray:
         slow = e[:, m - 2] + keep * slow
         out[:, m] = slow
     out[:, 1:] += first * e[:, :-1]
-    return 1.0 - np.exp(-out)
+    return np.minimum(out, 1.0)
 
 
 def _lag(x: np.ndarray, k: int, fill: np.ndarray | float) -> np.ndarray:
@@ -75,12 +75,14 @@ class Signals:
     idle: np.ndarray  # the lower of the last two month-end balances: cash that stays put
     distress: np.ndarray  # a debt-collection payment in the last 3 months
     trips_12: np.ndarray  # trips abroad in the 12 months up to two months ago
+    flights_12: np.ndarray  # flights booked in the 12 months up to two months ago
     novice: np.ndarray  # no trip abroad in the 12 months before the month
     booked: np.ndarray  # lagged reaction to flight bookings (airline payments)
     travelled: np.ndarray  # lagged reaction to trips abroad
     large_inflow: np.ndarray  # lagged reaction to inflows >= EUR 10k
     small_inflow: np.ndarray  # lagged reaction to bonuses and smaller one-off inflows
     newborn: np.ndarray  # decaying effect of child benefit starting after a birth
+    first_child: np.ndarray  # (n, 1) the birth is of the first child (no benefit before)
     child_benefit: np.ndarray  # child benefit received in the last 3 months
     baby: np.ndarray  # baby-shop purchases in the last 2 months
 
@@ -97,13 +99,15 @@ def signals(pop: Population, ev: Events, balance: np.ndarray) -> Signals:
         balance=previous,
         idle=np.minimum(previous, _lag(balance, 2, pop.opening)),
         distress=recent(ev.debt, 3),
-        trips_12=_window_count(ev.trip, 2, 12),
+        trips_12=_window_count(ev.trip, 3, 12),
+        flights_12=_window_count(ev.booking, 3, 12),
         novice=_window_count(ev.trip, 1, 12) == 0,
-        booked=response(ev.booking, 3.0),
+        booked=response(ev.booking, 3.0, first=0.1),
         travelled=response(ev.trip, 5.0),
         large_inflow=response(ev.inflow >= 10_000, 5.0),
         small_inflow=response((ev.inflow > 0) & (ev.inflow < 10_000), 2.0),
         newborn=decay(after_birth & (np.cumsum(after_birth, 1) == 1), 4.0),
+        first_child=(pop.kids0 == 0)[:, None],
         child_benefit=recent(kb, 3),
         baby=recent(ev.baby > 0, 2),
     )

@@ -38,7 +38,9 @@ AS_OF = date(2026, 11, 1)
 
 
 def worker(engine: str, data: Path, out: Path) -> None:
-    """Run one engine once; print seconds and peak RSS as JSON."""
+    """Run one engine once; print wall seconds, CPU seconds of the same span (user + system,
+    all threads: less sensitive than wall time to other jobs on a shared machine) and peak
+    RSS as JSON."""
     import importlib.util
 
     from features.config import FeatureConfig
@@ -51,16 +53,16 @@ def worker(engine: str, data: Path, out: Path) -> None:
     base = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(base)
     config = FeatureConfig()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if engine == "polars-full":
         frame = build_features(base.scan_tables(data), AS_OF, config).collect(engine="streaming")
     else:
         run = {"polars-core": base.polars_core, "duckdb-core": base.duckdb_core}
         frame = run.get(engine, base.pandas_core)(data, AS_OF, config)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     frame.write_parquet(out)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mib": rss, "shape": list(frame.shape)}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mib": rss, "shape": list(frame.shape)}))
 
 
 def ensure_data(customers: int, path: Path) -> int:
@@ -125,23 +127,25 @@ def main() -> None:
             outputs: dict[str, Path] = {}
             for engine in args.engines:
                 if engine == "pandas-core" and size == "50m" and not args.pandas_50m:
-                    table.append((engine, n, None, None, "skipped at 50m (see --pandas-50m)"))
+                    table.append((engine, n, None, None, None, "skipped at 50m (see --pandas-50m)"))
                     continue
                 outputs[engine] = Path(tmp) / f"{engine}.parquet"
                 runs = [run_once(engine, path, outputs[engine]) for _ in range(args.repeat)]
                 best = min(runs, key=lambda r: r["seconds"])
                 shape = "x".join(map(str, best["shape"]))
-                table.append((engine, n, best["seconds"], max(r["rss_mib"] for r in runs), shape))
+                rss = max(r["rss_mib"] for r in runs)
+                table.append((engine, n, best["seconds"], best["cpu"], rss, shape))
                 print(f"  {size} {engine}: {[round(r['seconds'], 1) for r in runs]} s", flush=True)
             if "polars-core" in outputs:
                 print(f"  {size}: same numbers as polars-core: {check_same(outputs)}", flush=True)
-    head = f"{'engine':<12} {'transactions':>13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13}"
-    print(f"\n{head}  output")
-    for engine, n, sec, rss, note in table:
+    head = f"{'engine':<12} {'transactions':>13} {'seconds':>8} {'rows/s':>11} {'CPU s':>6}"
+    print(f"\n{head} {'peak RSS MiB':>13}  output")
+    for engine, n, sec, cpu, rss, note in table:
         if sec is None:
-            print(f"{engine:<12} {n:>13,} {'-':>8} {'-':>11} {'-':>13}  {note}")
+            print(f"{engine:<12} {n:>13,} {'-':>8} {'-':>11} {'-':>6} {'-':>13}  {note}")
         else:
-            print(f"{engine:<12} {n:>13,} {sec:>8.1f} {n / sec:>11,.0f} {rss:>13,.0f}  {note}")
+            rate = f"{n / sec:>11,.0f}"
+            print(f"{engine:<12} {n:>13,} {sec:>8.1f} {rate} {cpu:>6.1f} {rss:>13,.0f}  {note}")
 
 
 if __name__ == "__main__":

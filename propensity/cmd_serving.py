@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
         run_id: str | None = typer.Option(None, "--run-id"),
         replace: bool = typer.Option(False, "--replace", help="overwrite a run with this id"),
         dry_run: bool = typer.Option(False, "--dry-run", help="no ledger write, no channel files"),
-        out: Path = typer.Option(Path("work/selections"), "--out", help="channel files go here"),
+        out: Path | None = typer.Option(
+            None, "--out", help="channel files go here; default: <work-dir>/out"
+        ),
         work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
         alias: str = typer.Option("champion", "--alias", help="models used for the reasons"),
         tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
@@ -76,7 +78,7 @@ def register(app: typer.Typer) -> None:
             run_id=run_id,
             replace=replace,
             dry_run=dry_run,
-            out=out,
+            out=out or work_dir / "out",
             work_dir=work_dir,
             alias=alias,
             tracking_uri=tracking_uri,
@@ -94,14 +96,18 @@ def register(app: typer.Typer) -> None:
         customer_id: str = typer.Argument(..., help="the customer"),
         ledger_url: str | None = typer.Option(None, "--ledger-url"),
         work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
+        as_json: bool = typer.Option(False, "--json", help="print the decisions as JSON"),
     ) -> None:
         """Show every decision about a customer with its stored reasons."""
         from serving.jobs import explain_customer
 
         rows = explain_customer(customer_id, ledger_url, work_dir)
+        if as_json:
+            console.print_json(rows.write_json())
+            return
         table = Table(title=f"Decisions about customer {customer_id}")
         for col in ("as_of", "run", "campaign", "channel", "outcome", "reason", "score", "why"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # an access request needs every word
         for r in rows.iter_rows(named=True):
             table.add_row(
                 str(r["as_of"]),

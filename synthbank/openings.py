@@ -39,7 +39,7 @@ def _savings(s: Signals, pop: Population) -> np.ndarray:
     inc, idle, elsewhere = s.income, s.idle, pop.saves_elsewhere[:, None]
     return (
         -5.8
-        + 2.4 * s.large_inflow * (1 - 0.6 * elsewhere)
+        + 2.8 * s.large_inflow * (1 - 0.6 * elsewhere)
         + 1.2 * s.small_inflow * (inc > 3000)
         + 1.5 * (idle > np.maximum(3 * inc, 8000))
         + 0.9 * (idle > 25_000)
@@ -54,19 +54,20 @@ def _savings(s: Signals, pop: Population) -> np.ndarray:
 
 
 def _insurance(s: Signals, pop: Population, summer: np.ndarray) -> np.ndarray:
-    """Travellers who fly (flights x income, frequent flyers), more at 25-34 and 65+; a flight
-    booking lifts it until about the trip (more for first-time travellers); the holiday
-    season; much less when already paying a travel insurer elsewhere."""
+    """Travellers who fly (flights x income; 2-4 flights a year, while the most frequent flyers
+    mostly have annual cover already), more at 25-34 and 65+; a flight booking lifts it until
+    about the trip (more for first-time travellers); the holiday season; less when already
+    paying a travel insurer elsewhere."""
     insured = pop.travel_insured[:, None]
     uninsured = 1 - 0.5 * insured
     keen = ((s.age >= 25) & (s.age < 35)) | (s.age >= 65)  # travel matters more at these ages
     flyer = s.flights_12 >= 1
     return (
-        -6.7
+        -6.5
         + 1.6 * s.booked * uninsured * (1 + 0.6 * s.novice)
         + 1.4 * flyer * (s.income > 3000) * uninsured
-        + 0.8 * (s.flights_12 >= 3) * uninsured
-        + 0.9 * keen * flyer
+        + 0.7 * ((s.flights_12 >= 2) & (s.flights_12 < 5)) * uninsured
+        + 1.2 * keen * flyer
         + 0.3 * keen
         - 0.8 * (s.age < 23)
         + 0.4 * summer * (s.trips_12 >= 1)
@@ -88,8 +89,8 @@ def _credit_card(s: Signals) -> np.ndarray:
         + 0.9 * (inc > 4000)
         - 1.2 * (inc < 1500)
         + 0.4 * prime
-        + 0.9 * prime * (inc > 3000)
-        - 1.2 * (age < 23)
+        + 1.1 * prime * (inc > 3000)
+        - 1.5 * (age < 23)
         - 0.9 * (age >= 70)
         - 0.8 * s.distress
     )

@@ -54,6 +54,7 @@ def response(events: np.ndarray, tau: float, first: float = 0.25) -> np.ndarray:
 
 def _lag(x: np.ndarray, k: int, fill: np.ndarray | float) -> np.ndarray:
     """x shifted right by k months (month m sees x[m-k]), `fill` (per customer) before."""
+    k = min(k, x.shape[1])
     head = np.broadcast_to(np.asarray(fill, dtype=np.float64).reshape(-1, 1), (x.shape[0], k))
     return np.concatenate([head, x[:, : x.shape[1] - k]], axis=1)
 

@@ -3,6 +3,7 @@ artifact is there and they agree with each other."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -130,3 +131,52 @@ def test_same_run_id_again_is_refused(job: tuple[Path, subprocess.CompletedProce
     proc = run_cli(work.parent / "propensity.toml", work)
     assert proc.returncode == 2
     assert "e2e" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "propensity.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_score_select_explain_commands_on_the_registered_champions(
+    job: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    work, _ = job
+    bank = next(work.glob("bank-*"))
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    scores_path = tmp_path / "scores.parquet"
+    proc = cli(
+        "score",
+        str(bank),
+        "--as-of",
+        "2026-11-01",
+        "--out",
+        str(scores_path),
+        "--tracking-uri",
+        uri,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = pl.read_parquet(scores_path)
+    assert set(scores["product"]) == set(DEFAULT_PRODUCTS)
+    assert scores["propensity"].is_between(0, 1).all()
+    consents = pl.read_parquet(bank / "consents.parquet")
+    allowed = consents.filter(pl.col("payment_data_marketing"))["customer_id"]
+    assert scores["customer_id"].is_in(allowed.implode()).all()  # objectors are never scored
+
+    proc = cli(
+        "select", str(bank), "--as-of", "2026-11-01", "--scores", str(scores_path),
+        "--work-dir", str(tmp_path / "w"), "--tracking-uri", uri, "--run-id", "cli", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sent = pl.read_csv(
+        tmp_path / "w" / "out" / "cli" / "email.csv", schema_overrides={"customer_id": pl.String}
+    )
+    if sent.height:
+        customer = sent["customer_id"][0]
+        proc = cli("explain", customer, "--work-dir", str(tmp_path / "w"), "--json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        decisions = [d for d in json.loads(proc.stdout) if d["run_id"] == "cli"]
+        (decision,) = [d for d in decisions if d["outcome"] == "selected"]
+        assert decision["channel"] == "email"
+        assert decision["reasons"].splitlines() == sent["reasons"][0].split(" | ")

@@ -171,20 +171,48 @@ def _month_after(col: str, k: int) -> pl.Expr:
     return pl.col(col).dt.truncate("1mo").dt.offset_by(f"{k}mo")
 
 
-def test_events_lift_p_open_for_a_few_months(bank: Bank) -> None:
-    """A large inflow lifts savings and a trip abroad lifts insurance in the next months."""
+def _lift(truth: pl.DataFrame, events: pl.DataFrame, k: int) -> float:
+    """Mean p_open k months after the events' months, relative to the mean p_open."""
+    after = events.select("customer_id", month=_month_after("booked_at", k).dt.date())
+    lifted = truth.join(after.unique(), on=["customer_id", "month"])["p_open"].mean()
+    return lifted / truth["p_open"].mean()
+
+
+def test_events_lift_p_open_with_a_lag_for_a_few_months(bank: Bank) -> None:
+    """A large inflow lifts savings and a flight booking (airline, MCC 4511) lifts travel
+    insurance: a little in the next month, most from the month after that, for months."""
     tx = bank.transactions
     cases = (
         ("savings", tx.filter(pl.col("amount") >= 10_000)),
-        ("insurance", tx.filter(pl.col("country").is_not_null() & (pl.col("country") != "NL"))),
+        ("insurance", tx.filter(pl.col("mcc") == 4511)),
     )
     for product, events in cases:
         truth = bank.truth.filter(pl.col("product") == product)
-        base = truth["p_open"].mean()
-        for k in (1, 2):
-            after = events.select("customer_id", month=_month_after("booked_at", k).dt.date())
-            lifted = truth.join(after.unique(), on=["customer_id", "month"])["p_open"].mean()
-            assert lifted > 2 * base, (product, k, lifted, base)
+        lifts = [_lift(truth, events, k) for k in (1, 2, 3)]
+        assert lifts[1] > 2 and lifts[2] > 2, (product, lifts)
+        assert lifts[0] < lifts[1], (product, lifts)
+
+
+def test_flights_are_booked_one_to_three_months_before_the_trip(bank: Bank) -> None:
+    """The airline payment is the leading signal of a trip: Schiphol follows 1-3 months later."""
+    tx = bank.transactions
+    month = pl.col("booked_at").dt.truncate("1mo").dt.date()
+    bookings = tx.filter(pl.col("mcc") == 4511).select("customer_id", month=month).unique()
+    bookings = bookings.filter(pl.col("month") < date(2026, 8, 1))  # the trip lies in the data
+    trips = tx.filter(pl.col("location") == "Schiphol").select("customer_id", trip=month).unique()
+    lead = (
+        bookings.join(trips, on="customer_id")
+        .with_columns(
+            k=(pl.col("trip").dt.year() - pl.col("month").dt.year()) * 12
+            + pl.col("trip").dt.month().cast(pl.Int32)
+            - pl.col("month").dt.month().cast(pl.Int32)
+        )
+        .group_by("customer_id", "month")
+        .agg(pl.col("k").is_between(1, 3).any().alias("trip_follows"))
+    )
+    assert bookings.height > 20
+    assert lead["trip_follows"].mean() > 0.95
+    assert lead.height == bookings.height  # every booker flies at some point
 
 
 def test_minors_never_open_products(bank: Bank) -> None:

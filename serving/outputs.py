@@ -73,7 +73,9 @@ class RunSummary:
     def rich_table(self) -> Table:
         table = Table(title=f"Selection run {self.run_id} as of {self.as_of}")
         for col in ("campaign", "channel", "outcome", "reason", "customers"):
-            table.add_column(col, justify="right" if col == "customers" else "left")
+            table.add_column(
+                col, justify="right" if col == "customers" else "left", overflow="fold"
+            )
         for gate, n in self.gates.items():
             table.add_row("(all)", "", "removed", gate, f"{n:,}")
         for row in self.counts.iter_rows(named=True):

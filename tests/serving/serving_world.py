@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from hypothesis import strategies as st
 
 from features.schemas import CHANNELS, Tables
+from serving.batch import run_selection
 from serving.config import Campaign, ContactPolicy, ServingConfig
+from serving.outputs import RunSummary
 
 AS_OF = date(2026, 11, 2)
 PRODUCTS = ("savings", "insurance", "credit_card", "child_savings")
@@ -169,3 +172,19 @@ def adult(**overrides: object) -> dict:
     }
     spec.update(overrides)
     return spec
+
+
+def select(world: World, url: str, run_id: str, out: Path, **options: object) -> RunSummary:
+    """One real selection run over a world, on the ledger at `url`."""
+    return run_selection(
+        world.tables,
+        world.scores,
+        world.campaigns,
+        world.config,
+        as_of=AS_OF,
+        run_id=run_id,
+        out_dir=out,
+        ledger_url=url,
+        distress=world.distress.lazy(),
+        **options,  # type: ignore[arg-type]
+    )

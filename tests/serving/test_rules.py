@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from serving_world import AS_OF, adult, build_world
+from serving_world import AS_OF, adult, build_world, select
 
 from features.errors import ConfigError
 from features.schemas import Tables
@@ -33,18 +33,7 @@ def campaign(**kw: object) -> Campaign:
 
 def decide_one(spec: dict, camp: Campaign | None = None, tmp: Path = Path("/nonexistent")) -> dict:
     world = build_world([spec], [camp or campaign()], ServingConfig())
-    summary = run_selection(
-        world.tables,
-        world.scores,
-        world.campaigns,
-        world.config,
-        as_of=AS_OF,
-        run_id="t",
-        out_dir=tmp,
-        ledger_url=f"sqlite:///{tmp}/none.sqlite",
-        dry_run=True,
-        distress=world.distress.lazy(),
-    )
+    summary = select(world, f"sqlite:///{tmp}/none.sqlite", "t", tmp, dry_run=True)
     rows = summary.counts.to_dicts()
     return rows[0] if rows else {"reason": None, "gates": summary.gates}
 
@@ -105,33 +94,13 @@ def test_capacity_goes_to_highest_expected_value_and_control_is_kept_aside(tmp_p
     camp = campaign(channels=("email",), capacity={"email": 5}, control_share=0.4)
     world = build_world(specs, [camp], ServingConfig())
     url = f"sqlite:///{tmp_path}/l.sqlite"
-    summary = run_selection(
-        world.tables,
-        world.scores,
-        world.campaigns,
-        world.config,
-        as_of=AS_OF,
-        run_id="r1",
-        out_dir=tmp_path,
-        ledger_url=url,
-        distress=world.distress.lazy(),
-    )
+    summary = select(world, url, "r1", tmp_path)
     assert summary.n("selected") + summary.n("control") == 5
     assert summary.n("control") >= 1 and summary.n("capacity") == 15
     sent = pl.read_csv(tmp_path / "r1" / "email.csv")
     assert sent.height == summary.n("selected") and sent["customer_id"].min() >= "c015"
     with pytest.raises(RunExistsError):
-        run_selection(
-            world.tables,
-            world.scores,
-            world.campaigns,
-            world.config,
-            as_of=AS_OF,
-            run_id="r1",
-            out_dir=tmp_path,
-            ledger_url=url,
-            distress=world.distress.lazy(),
-        )
+        select(world, url, "r1", tmp_path)
 
 
 def test_bad_campaign_file_names_the_key(tmp_path: Path) -> None:

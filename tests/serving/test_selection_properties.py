@@ -10,28 +10,11 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
-from serving_world import AS_OF, World, worlds
-
-from serving.batch import run_selection
+from serving_world import AS_OF, World, select, worlds
 
 SETTINGS = settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-def _run(world: World, url: str, run_id: str, out: Path, dry_run: bool = False) -> None:
-    run_selection(
-        world.tables,
-        world.scores,
-        world.campaigns,
-        world.config,
-        as_of=AS_OF,
-        run_id=run_id,
-        out_dir=out,
-        ledger_url=url,
-        dry_run=dry_run,
-        distress=world.distress.lazy(),
-    )
 
 
 def _read(url: str, table: str) -> pl.DataFrame:
@@ -103,8 +86,8 @@ def test_two_runs_never_break_a_rule(
     world: World, new_ledger: Callable[[], str], tmp_path: Path
 ) -> None:
     url = new_ledger()
-    _run(world, url, "morning", tmp_path)
-    _run(world, url, "afternoon", tmp_path)
+    select(world, url, "morning", tmp_path)
+    select(world, url, "afternoon", tmp_path)
     decisions = _read(url, "decisions")
     for run_id in ("morning", "afternoon"):
         _check_run(world, decisions.filter(pl.col("run_id") == run_id))
@@ -117,8 +100,8 @@ def test_same_inputs_same_decisions(
     world: World, new_ledger: Callable[[], str], tmp_path: Path
 ) -> None:
     first, second = new_ledger(), new_ledger()
-    _run(world, first, "r", tmp_path / "a")
-    _run(world, second, "r", tmp_path / "b")
+    select(world, first, "r", tmp_path / "a")
+    select(world, second, "r", tmp_path / "b")
     cols = ["customer_id", "campaign_id", "channel", "outcome", "reason"]
     a = _read(first, "decisions").select(cols).sort(cols)
     b = _read(second, "decisions").select(cols).sort(cols)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from serving_world import AS_OF, adult, build_world
+from serving_world import adult, build_world, select
 
 from serving import batch
 from serving.config import Campaign, ServingConfig
@@ -58,17 +58,7 @@ def main() -> None:
 
     batch.insert_frame, batch.read_history = insert, read
     w = world(product)
-    summary = batch.run_selection(
-        w.tables,
-        w.scores,
-        w.campaigns,
-        w.config,
-        as_of=AS_OF,
-        run_id=run_id,
-        out_dir=Path(out),
-        ledger_url=url,
-        distress=w.distress.lazy(),
-    )
+    summary = select(w, url, run_id, Path(out))  # runs through the patched batch functions
     print(summary.n("selected"))
 
 

@@ -5,13 +5,15 @@ the rows with FILTER clauses per window, then PIVOT).
 
 Core aggregates, per customer who was a customer before `as_of`, from the non-special
 transactions booked before it: for every window, inflow/outflow counts and sums and the net
-flow; for every (non-special) category and window, the count and the signed sum.
+flow; for every (non-special) category and window, the count and the signed sum. Rows older
+than the largest window feed none of these, so every engine reads only the last
+`max_window` days (a filter on `booked_at` the Parquet readers can push down).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -50,13 +52,17 @@ def scan_tables(data: Path) -> Tables:
 def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     """The project's own stages (categorise the distinct combinations, then one streaming
     pass: join rows to category and customer on integer keys, drop special rows, bucket;
-    then the two-stage aggregate)."""
+    then the two-stage aggregate), asked for the core aggregates only (`detail=False`: no
+    airport/abroad split, no max or first/last day), the same work as the other engines."""
     tables = scan_tables(data)
     ruleset = load_ruleset(config)
+    cols = core_columns(config, ruleset)
     index = customer_index(tables.customers, as_of).collect()
-    rows = narrow_rows(tables, ruleset, as_of, index, config)
-    agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
-    flows = agg.group_by("cix").agg(e for _, e in flow_features(config))
+    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    rows = narrow_rows(tables, ruleset, as_of, index, config, since=since)
+    agg = bucketed(rows.lazy(), as_of, config.windows, ruleset, detail=False)
+    agg = agg.collect(engine="streaming").lazy()
+    flows = agg.group_by("cix").agg(e for info, e in flow_features(config) if info.name in cols)
     cats = category_features(agg, ruleset, config)
     out = (
         index.lazy()
@@ -64,7 +70,6 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
         .join(flows, on="cix", how="left")
         .join(cats, on="cix", how="left")
     )
-    cols = core_columns(config, ruleset)
     return out.select(pl.col(cols).fill_null(0)).collect(engine="streaming")
 
 
@@ -107,7 +112,9 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
     case = " ".join(f"WHEN {_sql_rule(r)} THEN {_sql_str(r.category)}" for r in ruleset.rules)
     keys = ", ".join(ruleset.key_columns)
     special = ", ".join(map(_sql_str, sorted(ruleset.special)))
-    cut = f"TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
+    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    cut = f"TIMESTAMP '{datetime.combine(since, datetime.min.time())}' <= booked_at"
+    cut += f" AND booked_at < TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
     win = config.windows
     per_cat = ", ".join(
         f"count(*) FILTER (WHERE age < {w}) AS n{w}, "
@@ -126,7 +133,7 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
     combos = f"""
     CREATE OR REPLACE TEMP TABLE distinct_keys AS
     SELECT DISTINCT ON (k) hash({keys}, amount > 0) AS k, {keys}, amount > 0 AS credit
-    FROM read_parquet('{source}') WHERE booked_at < {cut};
+    FROM read_parquet('{source}') WHERE {cut};
     CREATE OR REPLACE TEMP TABLE combos AS
     SELECT * FROM (SELECT k, CASE {case} ELSE 'other' END AS category FROM distinct_keys)
     WHERE category NOT IN ({special})
@@ -138,7 +145,7 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
         SELECT t.customer_id, c.category, t.amount > 0 AS credit, {per_cat}
         FROM (SELECT customer_id, amount, hash({keys}, amount > 0) AS k,
                      date_diff('day', CAST(booked_at AS DATE), DATE '{as_of}') AS age
-              FROM read_parquet('{source}') WHERE booked_at < {cut}) t
+              FROM read_parquet('{source}') WHERE {cut}) t
         JOIN combos c USING (k) SEMI JOIN cust USING (customer_id)
         GROUP BY ALL
     )
@@ -223,7 +230,8 @@ def pandas_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     tx_dir = data / "transactions"
     cols = ["customer_id", "booked_at", "amount", *ruleset.key_columns]
     tx = pd.read_parquet(tx_dir if tx_dir.is_dir() else data / "transactions.parquet", columns=cols)
-    tx = tx[tx["booked_at"] < pd.Timestamp(as_of)]
+    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    tx = tx[(tx["booked_at"] >= pd.Timestamp(since)) & (tx["booked_at"] < pd.Timestamp(as_of))]
     tx["credit"] = tx["amount"] > 0
     keys = [*ruleset.key_columns, "credit"]
     combos = tx[keys].drop_duplicates()

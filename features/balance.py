@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from features.config import FeatureConfig
-from features.expressions import FeatureInfo, feature_name
+from features.expressions import FeatureInfo, feature_name, sum_where
 
 # Days are shifted to be non-negative before packing them into an unsigned key.
 _EPOCH_SHIFT = -(2**20)
@@ -107,10 +107,16 @@ def balance_infos(config: FeatureConfig) -> list[FeatureInfo]:
 
 
 def _overlap(start: date, as_of: date) -> pl.Expr:
-    """Days of [start, as_of) during which a step's balance held."""
-    end = pl.min_horizontal(pl.col("next_day").fill_null(as_of), pl.lit(as_of))
-    begin = pl.max_horizontal(pl.col("day"), pl.lit(start))
-    return (end - begin).dt.total_days().clip(lower_bound=0)
+    """Days of [start, as_of) during which a step's balance held (integer day numbers: Date
+    arithmetic through Durations cost several times more on 17M steps)."""
+    end = pl.col("next_day").cast(pl.Int32).fill_null(_epoch_day(as_of))
+    end = pl.min_horizontal(end, pl.lit(_epoch_day(as_of), pl.Int32))
+    begin = pl.max_horizontal(pl.col("day").cast(pl.Int32), pl.lit(_epoch_day(start), pl.Int32))
+    return (end - begin).clip(lower_bound=0).cast(pl.Int64)
+
+
+def _epoch_day(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
 
 
 def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
@@ -128,7 +134,7 @@ def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl
         d, bal = pl.col(f"_d{w}"), pl.col("balance")
         exprs += [
             ((bal * d).sum() / d.sum()).alias(feature_name("balance", "mean", w)),
-            bal.filter(d > 0).min().alias(feature_name("balance", "min", w)),
-            d.filter(bal < 0).sum().alias(feature_name("balance", "days_below_zero", w)),
+            pl.when(d > 0).then(bal).min().alias(feature_name("balance", "min", w)),
+            sum_where(f"_d{w}", bal < 0).alias(feature_name("balance", "days_below_zero", w)),
         ]
     return steps.with_columns(cols).group_by("cix").agg(exprs)

@@ -246,6 +246,30 @@ def split_rules(rows: pl.LazyFrame, ruleset: RuleSet) -> tuple[pl.LazyFrame, pl.
     return keyed.drop(columns), combos
 
 
+def scan_categorised(
+    rows: pl.LazyFrame, ruleset: RuleSet, keep: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One streaming scan of `rows`: the `keep` columns plus `_rule_key` of every row, and
+    the mapping `_rule_key` -> `category`, `airport` of every combination in them. Text never
+    stays in memory: each batch keeps only `keep` and the key, and the combinations a batch
+    brings that no earlier batch had are categorised on the spot (so the rules run about
+    once per distinct combination). One scan instead of two (distinct combinations first,
+    then the rows) saves reading and hashing the text columns twice; `collect_all` over the
+    two queries instead buffered the whole scan in memory."""
+    columns = ruleset.key_columns
+    credit = (pl.col("amount") > 0).alias("credit")
+    scan = rows.select(*keep, rule_key(columns), *columns, credit)
+    kept = [scan.select(*keep, "_rule_key").clear().collect()]
+    mapping = rules_applied(scan.clear().collect(), ruleset)
+    for batch in scan.collect_batches(maintain_order=False):
+        unseen = batch.filter(~pl.col("_rule_key").is_in(mapping["_rule_key"].implode()))
+        if unseen.height:
+            new = rules_applied(unseen.unique("_rule_key", keep="any"), ruleset)
+            mapping = pl.concat([mapping, new])
+        kept.append(batch.select(*keep, "_rule_key"))
+    return pl.concat(kept, rechunk=False), mapping
+
+
 def rules_applied(distinct: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     """`_rule_key` -> `category`, `airport` for the distinct combinations (a small frame)."""
     return distinct.select(

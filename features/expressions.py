@@ -38,9 +38,12 @@ def days_before(as_of: date, column: str | pl.Expr) -> pl.Expr:
 def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
     """Index of the smallest window holding an event `age_days` old (len(windows) if none):
     a row counts in window j exactly when its bucket is <= j, so nested windows share one
-    aggregation. A binary search over the sorted windows."""
-    edges = pl.lit(pl.Series(list(windows), dtype=pl.Int32))
-    return edges.search_sorted(age_days, side="right").cast(pl.UInt8)
+    aggregation. A when/then chain over the ascending windows (a `search_sorted` was 12x
+    slower on 50M rows)."""
+    chain = pl.when(age_days < windows[0]).then(pl.lit(0, pl.UInt8))
+    for j, w in enumerate(windows[1:], start=1):
+        chain = chain.when(age_days < w).then(pl.lit(j, pl.UInt8))
+    return chain.otherwise(pl.lit(len(windows), pl.UInt8))
 
 
 def age_days(as_of: date, column: str = "day") -> pl.Expr:
@@ -48,6 +51,14 @@ def age_days(as_of: date, column: str = "day") -> pl.Expr:
     Duration on large frames)."""
     epoch_days = (as_of - date(1970, 1, 1)).days
     return (pl.lit(epoch_days, pl.Int32) - pl.col(column).cast(pl.Int32)).alias("age")
+
+
+def sum_where(column: str, condition: pl.Expr) -> pl.Expr:
+    """Sum of `column` over the rows where `condition` holds (0 if none), as a when/then in a
+    plain sum: for conditions that hold on many rows the streaming group-by runs this about
+    twice as fast as `filter(...).sum()` (the flow totals at 50M rows: 0.6 s against 1.3 s).
+    For a condition that picks out few rows of each group, `filter` is the faster form."""
+    return pl.when(condition).then(pl.col(column)).otherwise(0).sum()
 
 
 def in_window(j: int) -> pl.Expr:

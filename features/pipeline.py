@@ -20,7 +20,7 @@ from features.balance import (
     daily_balances,
     opening_expr,
 )
-from features.categories import RuleSet, load_ruleset, rules_applied, split_rules
+from features.categories import RuleSet, load_ruleset, scan_categorised
 from features.config import FeatureConfig
 from features.customers import customer_base, customer_infos, product_frame, product_names
 from features.expressions import FeatureInfo
@@ -105,22 +105,29 @@ class Prepared:
 
 
 def narrow_rows(
-    tables: Tables, ruleset: RuleSet, before: date, index: pl.DataFrame, config: FeatureConfig
-) -> pl.LazyFrame:
-    """The narrow non-special rows (`NARROW_COLUMNS`) booked before `before`, never holding
-    text in memory: the distinct rule-column combinations are collected and categorised
-    first (one streaming scan, rules run once per combination); the returned scan joins each
-    row to its category and customer index on integer keys (hashes), not on strings."""
+    tables: Tables,
+    ruleset: RuleSet,
+    before: date,
+    index: pl.DataFrame,
+    config: FeatureConfig,
+    since: date | None = None,
+) -> pl.DataFrame:
+    """The narrow non-special rows (`NARROW_COLUMNS`) booked before `before` (and on or
+    after `since`, if given), from one streaming scan that never keeps text in memory (see
+    `scan_categorised`); the rows then join their category and customer index on integer
+    keys (hashes), not on strings."""
     key, keys = customer_keys(tables.customers, index)
-    rows, combos = split_rules(booked_before(tables.transactions, before), ruleset)
-    mapping = rules_applied(combos.collect(engine="streaming"), ruleset)
     abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
     day = pl.col("booked_at").dt.date().alias("day")
+    booked = booked_before(tables.transactions, before, since=since)
+    booked = booked.with_columns(key, day, abroad.alias("abroad"))
+    rows, mapping = scan_categorised(booked, ruleset, ["_cid", "day", "amount", "abroad"])
     return (
-        rows.select(key, day, "amount", abroad.alias("abroad"), "_rule_key")
+        rows.lazy()
         .join(keys.lazy(), on="_cid")
         .join(mapping.filter(~is_special(ruleset)).lazy(), on="_rule_key")
         .select(NARROW_COLUMNS)
+        .collect(engine="streaming")
     )
 
 
@@ -143,7 +150,7 @@ def prepare(
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
-    rows = narrow_rows(tables, ruleset, before, index, config).collect(engine="streaming")
+    rows = narrow_rows(tables, ruleset, before, index, config)
     opening = opening_frame(tables, before, index).collect(engine="streaming")
     span_start = (first or before) - timedelta(days=config.max_window)
     daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())

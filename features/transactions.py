@@ -21,6 +21,7 @@ from features.expressions import (
     feature_name,
     in_window,
     midnight,
+    sum_where,
     window_bucket,
 )
 
@@ -61,10 +62,21 @@ def customer_keys(customers: pl.LazyFrame, index: pl.DataFrame) -> tuple[pl.Expr
 
 
 def booked_before(
-    transactions: pl.LazyFrame, before: date, index: pl.LazyFrame | None = None
+    transactions: pl.LazyFrame,
+    before: date,
+    index: pl.LazyFrame | None = None,
+    since: date | None = None,
 ) -> pl.LazyFrame:
-    """Rows booked before `before`; with an index, only indexed customers, with their `cix`."""
-    rows = transactions.filter(pl.col("booked_at") < midnight(before))
+    """Rows booked before `before` (and on or after `since`, if given: a filter on the
+    stored column, so the Parquet reader skips what it can); with an index, only indexed
+    customers, with their `cix`."""
+    booked = pl.col("booked_at")
+    window = (
+        booked < midnight(before)
+        if since is None
+        else booked.is_between(midnight(since), midnight(before), closed="left")
+    )
+    rows = transactions.filter(window)
     if index is None:
         return rows
     return rows.join(index.select("customer_id", "cix"), on="customer_id", how="inner")
@@ -91,45 +103,47 @@ def is_special(ruleset: RuleSet) -> pl.Expr:
 
 
 def bucketed(
-    rows: pl.LazyFrame, as_of: date, windows: tuple[int, ...], ruleset: RuleSet
+    rows: pl.LazyFrame,
+    as_of: date,
+    windows: tuple[int, ...],
+    ruleset: RuleSet,
+    detail: bool = True,
 ) -> pl.LazyFrame:
-    """Rows before `as_of` grouped by customer, category, direction, flags and window bucket."""
+    """Rows before `as_of` grouped by customer, category, direction and window bucket, with
+    count `n` and sum `s`. With `detail` (the full feature set) also by the airport and
+    abroad flags, with the largest amount `mx` and the `first` and `last` booking day; without
+    it, only what the flow and category totals read (fewer groups, two aggregates)."""
     u64 = pl.UInt64
-    flags = (pl.col("amount") > 0).cast(u64) * 4 + pl.col("airport").cast(u64) * 2
+    flags = (pl.col("amount") > 0).cast(u64) * 4
+    if detail:
+        flags = flags + pl.col("airport").cast(u64) * 2 + pl.col("abroad").cast(u64)
     key = (
         pl.col("cix").cast(u64) * _CIX
         + pl.col("category").to_physical().cast(u64) * _CAT
-        + (flags + pl.col("abroad").cast(u64)) * _FLAG
+        + flags * _FLAG
         + window_bucket(age_days(as_of), windows).cast(u64)
     )
-    codes = list(range(len(ruleset.categories)))
-    flag = (pl.col("key") // _FLAG) % 8
-    return (
-        rows.filter(pl.col("day") < as_of)
-        .group_by(key.alias("key"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("n"),
-            pl.col("amount").sum().alias("s"),
+    measures = [pl.len().cast(pl.Int64).alias("n"), pl.col("amount").sum().alias("s")]
+    if detail:
+        measures += [
             pl.col("amount").max().alias("mx"),
             pl.col("day").min().alias("first"),
             pl.col("day").max().alias("last"),
-        )
-        .select(
-            (pl.col("key") // _CIX).cast(pl.UInt32).alias("cix"),
-            ((pl.col("key") // _CAT) % 2**16)
-            .replace_strict(codes, list(ruleset.categories), return_dtype=ruleset.dtype)
-            .alias("category"),
-            (flag // 4 == 1).alias("credit"),
-            ((flag // 2) % 2 == 1).alias("airport"),
-            (flag % 2 == 1).alias("abroad"),
-            (pl.col("key") % _FLAG).cast(pl.UInt8).alias("bucket"),
-            "n",
-            "s",
-            "mx",
-            "first",
-            "last",
-        )
-    )
+        ]
+    codes = list(range(len(ruleset.categories)))
+    flag = (pl.col("key") // _FLAG) % 8
+    unpacked = [
+        (pl.col("key") // _CIX).cast(pl.UInt32).alias("cix"),
+        ((pl.col("key") // _CAT) % 2**16)
+        .replace_strict(codes, list(ruleset.categories), return_dtype=ruleset.dtype)
+        .alias("category"),
+        (flag // 4 == 1).alias("credit"),
+    ]
+    if detail:
+        unpacked += [((flag // 2) % 2 == 1).alias("airport"), (flag % 2 == 1).alias("abroad")]
+    unpacked.append((pl.col("key") % _FLAG).cast(pl.UInt8).alias("bucket"))
+    grouped = rows.filter(pl.col("day") < as_of).group_by(key.alias("key")).agg(measures)
+    return grouped.select(*unpacked, *(m.meta.output_name() for m in measures))
 
 
 def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
@@ -143,36 +157,36 @@ def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
                 "inflow",
                 "txn_count",
                 "number of incoming payments",
-                pl.col("n").filter(win & credit).sum(),
+                sum_where("n", win & credit),
                 0,
             ),
-            ("inflow", "amount_sum", "EUR received", pl.col("s").filter(win & credit).sum(), 0.0),
+            ("inflow", "amount_sum", "EUR received", sum_where("s", win & credit), 0.0),
             (
                 "outflow",
                 "txn_count",
                 "number of outgoing payments",
-                pl.col("n").filter(win & debit).sum(),
+                sum_where("n", win & debit),
                 0,
             ),
             (
                 "outflow",
                 "amount_sum",
                 "EUR paid out (positive)",
-                pl.lit(0.0) - pl.col("s").filter(win & debit).sum(),
+                pl.lit(0.0) - sum_where("s", win & debit),
                 0.0,
             ),
             (
                 "net_flow",
                 "amount_sum",
                 "EUR received minus paid",
-                pl.col("s").filter(win).sum(),
+                sum_where("s", win),
                 0.0,
             ),
             (
                 "inflow",
                 "amount_max",
                 "largest single incoming payment, EUR",
-                pl.col("mx").filter(win & credit).max(),
+                pl.when(win & credit).then(pl.col("mx")).max(),
                 None,
             ),
         ]
@@ -184,8 +198,8 @@ def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
         for flag, meaning in FLAGS.items():
             sel = win & pl.col(flag)
             for measure, expr, fill in (
-                ("txn_count", pl.col("n").filter(sel).sum(), 0),
-                ("amount_sum", pl.col("s").filter(sel).sum(), 0.0),
+                ("txn_count", sum_where("n", sel), 0),
+                ("amount_sum", sum_where("s", sel), 0.0),
             ):
                 name = feature_name(flag, measure, w)
                 label = "number of" if measure == "txn_count" else "net EUR of"
@@ -220,20 +234,26 @@ def category_infos(ruleset: RuleSet, config: FeatureConfig) -> list[FeatureInfo]
 
 
 def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
-    """The customer x category table (every window's count and sum in one group-by), pivoted
-    to one column per feature. A pair without rows in a window gets 0 (as the fill would)."""
+    """The customer x category table (every window's count and sum in one group-by), then
+    one column per category and measure. A pair without rows in a window gets 0 (as the fill
+    would). The second stage is a per-customer conditional sum over the small, cix-sorted
+    table: measured faster here than `pivot` (1.1 s against 1.4-2.0 s at 50M rows)."""
     cats = list(ruleset.feature_categories)
     measures = []
     for j, w in enumerate(config.windows):
         win = in_window(j)
         measures += [
-            pl.when(win).then(pl.col("n")).otherwise(0).sum().alias(f"txn_count_{w}d"),
-            pl.when(win).then(pl.col("s")).otherwise(0.0).sum().alias(f"amount_sum_{w}d"),
+            sum_where("n", win).alias(f"txn_count_{w}d"),
+            sum_where("s", win).alias(f"amount_sum_{w}d"),
         ]
     names = [m.meta.output_name() for m in measures]
     long = agg.filter(pl.col("category").is_in(cats)).group_by("cix", "category").agg(measures)
-    wide = long.pivot(on="category", on_columns=cats, index="cix", values=names, separator="|")
-    return wide.rename({f"{m}|{c}": f"{c}_{m}" for m in names for c in cats})
+    wide = [
+        pl.col(m).filter(pl.col("category") == c).sum().alias(f"{c}_{m}")
+        for c in cats
+        for m in names
+    ]
+    return long.sort("cix").group_by("cix", maintain_order=True).agg(wide)
 
 
 def recency_features(
@@ -259,9 +279,9 @@ def recency_features(
     out = []
     for what, meaning, sel in specs:
         edge = (
-            pl.col("first").filter(sel).min()
+            pl.when(sel).then(pl.col("first")).min()
             if what.startswith("first")
-            else pl.col("last").filter(sel).max()
+            else pl.when(sel).then(pl.col("last")).max()
         )
         name = f"days_since_{what}"
         info = FeatureInfo(name, f"days since {what.split('_')[0]}: {meaning}; null if never")

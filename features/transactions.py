@@ -49,14 +49,17 @@ def customer_key() -> pl.Expr:
     return pl.col("customer_id").hash(seed=29).alias("_cid")
 
 
-def customer_keys(customers: pl.LazyFrame, index: pl.DataFrame) -> tuple[pl.Expr, pl.DataFrame]:
+def customer_keys(
+    customers: pl.LazyFrame, index: pl.DataFrame, hashed: pl.Expr | None = None
+) -> tuple[pl.Expr, pl.DataFrame]:
     """The key expression for transaction rows and the `_cid` -> `cix` table of the index.
-    The hash is used only when no two customers share one (checked over the whole customers
-    table, so a booking of a not-yet customer cannot be mistaken for an indexed one);
-    otherwise the key is the `customer_id` itself."""
-    hashed = customers.select(customer_key(), "customer_id").unique().collect()
-    if hashed["_cid"].n_unique() == hashed.height:
-        return customer_key(), index.select(customer_key(), "cix")
+    The hash (`hashed`, by default `customer_key()`) is used only when no two customers share
+    one (checked over the whole customers table, so a booking of a not-yet customer cannot
+    be mistaken for an indexed one); otherwise the key is the `customer_id` itself."""
+    key = customer_key() if hashed is None else hashed.alias("_cid")
+    seen = customers.select(key, "customer_id").unique().collect()
+    if seen["_cid"].n_unique() == seen.height:
+        return key, index.select(key, "cix")
     plain = pl.col("customer_id").alias("_cid")
     return plain, index.select(plain, "cix")
 

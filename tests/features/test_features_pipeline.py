@@ -16,6 +16,7 @@ from features.catalogue import catalogue, reason_text
 from features.config import FeatureConfig, Rule
 from features.pipeline import build_features, build_features_many, partition, special_count
 from features.schemas import Tables
+from features.transactions import customer_index, customer_keys
 from propensity.cli import app
 from tests.features.feature_synth import make_frames, make_tables
 
@@ -67,6 +68,27 @@ def test_partitions_union_equals_whole(tables: Tables, n: int) -> None:
     ]
     assert all(p.height > 0 for p in parts)
     assert_frame_equal(pl.concat(parts).sort("customer_id"), whole)
+
+
+def test_customer_keys_fall_back_to_the_id_when_hashes_collide(tables: Tables) -> None:
+    """Rows join their customer on a 64-bit hash of `customer_id`; if two customers shared a
+    hash, a join on it would give a row to both. Force that with a hash under which every id
+    collides (all ids have the same length): the fallback must key on the id itself and give
+    every transaction exactly the customer index the real hash gives."""
+    index = customer_index(tables.customers, date(2026, 1, 1)).collect()
+    weak = pl.col("customer_id").str.len_bytes().cast(pl.UInt64)
+    assert tables.customers.select(weak.n_unique()).collect().item() == 1
+
+    def cix_per_row(key: pl.Expr, keys: pl.DataFrame) -> pl.DataFrame:
+        rows = tables.transactions.select("transaction_id", key)
+        return rows.join(keys.lazy(), on="_cid").select("transaction_id", "cix").collect()
+
+    key, keys = customer_keys(tables.customers, index, hashed=weak)
+    assert keys.schema["_cid"] == pl.String
+    fallback = cix_per_row(key, keys).sort("transaction_id")
+    hashed = cix_per_row(*customer_keys(tables.customers, index)).sort("transaction_id")
+    assert fallback.height > 0
+    assert_frame_equal(fallback, hashed)
 
 
 def test_partition_rejects_bad_index(tables: Tables) -> None:

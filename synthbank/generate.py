@@ -8,6 +8,7 @@ stays bounded. Transactions go to `transactions/part-NNNNN.parquet`, one file pe
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -101,16 +102,30 @@ def _check(customers: int, months: int, end: date) -> None:
         raise ConfigError(f"--end {end.isoformat()} lies in the future; nothing may be dated later")
 
 
-def _prepare(out: Path) -> Path:
-    """Create `out/transactions/` and remove what an earlier run (or another layout) left that
-    the loader would read instead of, or together with, the new files."""
+def _staging(out: Path) -> Path:
+    """A fresh hidden directory next to `out` to write into (a crashed run's is removed):
+    `out` only ever sees finished tables (see `_publish`)."""
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "transactions").mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished tables from `staging` into `out`, first removing what an earlier run
+    (or another layout) left there that the loader would read instead of, or together with,
+    the new files. An interrupted run never gets here, so `out` keeps its earlier bank."""
     parts = out / "transactions"
     parts.mkdir(parents=True, exist_ok=True)
     stale = [*parts.glob("part-*.parquet"), out / "transactions.parquet"]
     stale += [out / f"{name}.csv" for name in ("transactions", *SMALL_TABLES)]
     for path in stale:
         path.unlink(missing_ok=True)
-    return parts
+    for part in sorted((staging / "transactions").iterdir()):
+        part.rename(parts / part.name)
+    for name in SMALL_TABLES:
+        (staging / f"{name}.parquet").replace(out / f"{name}.parquet")
+    shutil.rmtree(staging)
 
 
 def _write_part(table: pa.Table, path: Path) -> None:
@@ -165,17 +180,24 @@ def generate(
 ) -> GenerateResult:
     """Write a bank of `customers` over the `months` whole months before `end` into `out`.
 
-    Same arguments, same bytes. `progress(done, total)` is called after every chunk.
+    Same arguments, same bytes. `progress(done, total)` is called after every chunk. The
+    tables are written next to `out` and moved in only when all are done, so an interrupted
+    run leaves `out` as it was.
     """
     _check(customers, months, end)
     out = Path(out)
-    parts = _prepare(out)
+    staging = _staging(out)
     cal = Calendar(end=end, months=months)
-    tx_rows, small = _write_chunks(customers, seed, cal, parts, progress)
-    result = GenerateResult(out=out, rows={"transactions": tx_rows})
-    for name, frames in small.items():
-        frame = pl.concat(frames)
-        frame.write_parquet(out / f"{name}.parquet", **PARQUET)
-        result.rows[name] = frame.height
+    try:
+        tx_rows, small = _write_chunks(customers, seed, cal, staging / "transactions", progress)
+        result = GenerateResult(out=out, rows={"transactions": tx_rows})
+        for name, frames in small.items():
+            frame = pl.concat(frames)
+            frame.write_parquet(staging / f"{name}.parquet", **PARQUET)
+            result.rows[name] = frame.height
+    except BaseException:  # Ctrl-C included; after a hard kill the next run cleans up
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, out)
     log.info("generated %s in %s", result.rows, out)
     return result

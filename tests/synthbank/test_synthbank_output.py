@@ -32,6 +32,41 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     assert all(a[k] != c[k] for k in a)
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(chunks: int):
+    def progress(done: int, total: int) -> None:
+        if done >= chunks:
+            raise _Interrupt
+
+    return progress
+
+
+def test_an_interrupted_run_leaves_the_output_as_it_was(tmp_path: Path) -> None:
+    """Generation stopped half-way (an error, Ctrl-C) must not leave a bank that loads as if
+    complete: a new directory is not created, an existing bank keeps its earlier bytes, the
+    half-written staging directory is removed, and a staging directory left by a hard kill is
+    replaced by the next run."""
+    fresh, kept = tmp_path / "fresh", tmp_path / "kept"
+    with pytest.raises(_Interrupt):
+        synthbank.generate(CHUNK + 10, 2, 1, fresh, progress=_interrupt_after(1))
+    assert not fresh.exists()
+    synthbank.generate(customers=40, months=2, seed=1, out=kept)
+    before = _files(kept)
+    with pytest.raises(_Interrupt):
+        synthbank.generate(CHUNK + 10, 2, 2, kept, progress=_interrupt_after(1))
+    assert _files(kept) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    killed = tmp_path / ".kept.partial" / "transactions"
+    killed.mkdir(parents=True)
+    (killed / "part-00007.parquet").write_bytes(b"half a file")
+    synthbank.generate(customers=40, months=2, seed=2, out=kept)
+    assert _files(kept) != before and len(_files(kept)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
 def test_a_chunk_does_not_depend_on_the_others(tmp_path: Path) -> None:
     """Chunks have a fixed size and their own random stream: adding customers leaves the
     first chunk's transactions unchanged (so the output cannot depend on the machine)."""

@@ -6,6 +6,8 @@ Engines (each run in its own subprocess, so peak RSS is per engine):
   polars-core   the project's stages for the core aggregates only
   duckdb-core   the same core aggregates in DuckDB (one pass, FILTER clauses, PIVOT)
   pandas-core   the same core aggregates in straightforward pandas
+  polars-many   `build_features_many` for the 13 month starts up to the date (a training set;
+                not run by default: --engines polars-many)
 The core outputs are checked to hold the same numbers. Data: `propensity generate` with 20k
 customers (~11M transactions) and 100k customers (~56M), generated once and reused.
 
@@ -34,6 +36,7 @@ SIZES = {
     "50m": (100_000, Path("/tmp/bench-data-50m")),
 }
 ENGINES = ("polars-full", "polars-core", "duckdb-core", "pandas-core")
+EXTRA_ENGINES = ("polars-many",)
 AS_OF = date(2026, 11, 1)
 
 
@@ -44,7 +47,7 @@ def worker(engine: str, data: Path, out: Path) -> None:
     import importlib.util
 
     from features.config import FeatureConfig
-    from features.pipeline import build_features
+    from features.pipeline import build_features, build_features_many
 
     spec = importlib.util.spec_from_file_location(
         "features_baselines", HERE / "features_baselines.py"
@@ -56,6 +59,10 @@ def worker(engine: str, data: Path, out: Path) -> None:
     start, cpu_start = time.perf_counter(), time.process_time()
     if engine == "polars-full":
         frame = build_features(base.scan_tables(data), AS_OF, config).collect(engine="streaming")
+    elif engine == "polars-many":
+        months = [AS_OF.year * 12 + AS_OF.month - 1 - m for m in range(13)]
+        dates = [date(m // 12, m % 12 + 1, 1) for m in months]
+        frame = build_features_many(base.scan_tables(data), dates, config).collect()
     else:
         run = {"polars-core": base.polars_core, "duckdb-core": base.duckdb_core}
         frame = run.get(engine, base.pandas_core)(data, AS_OF, config)
@@ -93,7 +100,7 @@ def check_same(outputs: dict[str, Path]) -> list[str]:
     base = pl.read_parquet(outputs["polars-core"]).sort("customer_id")
     agreed = []
     for engine, path in outputs.items():
-        if engine in ("polars-core", "polars-full"):
+        if engine in ("polars-core", "polars-full", "polars-many"):
             continue
         other = pl.read_parquet(path).sort("customer_id")
         assert base["customer_id"].equals(other["customer_id"]), engine
@@ -109,10 +116,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    choices = [*ENGINES, *EXTRA_ENGINES]
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=choices)
     parser.add_argument("--repeat", type=int, default=2, help="runs per engine; the best is shown")
     parser.add_argument("--pandas-50m", action="store_true", help="also run pandas at 50m")
-    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=choices, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

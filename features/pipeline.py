@@ -65,15 +65,18 @@ def feature_infos(
 def _features_from_rows(
     prepared: Prepared, tables: Tables, as_of: date, config: FeatureConfig
 ) -> pl.LazyFrame:
-    """All families for one date from the prepared (categorised, non-special) rows. The
-    bucketed aggregate feeds two families, so it is computed here, once."""
+    """All families for one date from the prepared (categorised, non-special) rows. Each
+    family is collected on its own, one after the other, and the small per-customer results
+    are joined: one streaming plan running all of them at once was 15% slower on 2 cores.
+    The bucketed aggregate feeds two families and income a third, so they are computed
+    once."""
     ruleset, rows, products = prepared.ruleset, prepared.rows.lazy(), prepared.products
     agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
     totals = agg.group_by("cix").agg(
         *(e for _, e in flow_features(config)),
         *(e for _, e in recency_features(ruleset, config, as_of)),
     )
-    income = income_frame(rows, as_of, config)
+    income = income_frame(rows, as_of, config).collect(engine="streaming").lazy()
     families = [
         totals,
         category_features(agg, ruleset, config),
@@ -85,7 +88,7 @@ def _features_from_rows(
         product_frame(tables.products, as_of, products), on="customer_id", how="left"
     )
     for family in families:
-        out = out.join(family, on="cix", how="left")
+        out = out.join(family.collect(engine="streaming").lazy(), on="cix", how="left")
     infos = feature_infos(config, ruleset, products)
     fills = [pl.col(i.name).fill_null(i.fill) for i in infos if i.fill is not None]
     out = out.with_columns(e for _, e in life_event_features(ruleset, config)).with_columns(fills)

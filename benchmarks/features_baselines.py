@@ -39,6 +39,11 @@ def core_columns(config: FeatureConfig, ruleset: RuleSet) -> list[str]:
     return ["customer_id", *flows, *cats]
 
 
+def oldest_read(as_of: date, config: FeatureConfig) -> date:
+    """The first booking day any core aggregate reads (every engine reads from here on)."""
+    return as_of - timedelta(days=config.max_window)
+
+
 def scan_tables(data: Path) -> Tables:
     tx = data / "transactions"
     source = sorted(tx.glob("*.parquet")) if tx.is_dir() else data / "transactions.parquet"
@@ -58,7 +63,7 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     ruleset = load_ruleset(config)
     cols = core_columns(config, ruleset)
     index = customer_index(tables.customers, as_of).collect()
-    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    since = oldest_read(as_of, config)
     rows = narrow_rows(tables, ruleset, as_of, index, config, since=since)
     agg = bucketed(rows.lazy(), as_of, config.windows, ruleset, detail=False)
     agg = agg.collect(engine="streaming").lazy()
@@ -112,7 +117,7 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
     case = " ".join(f"WHEN {_sql_rule(r)} THEN {_sql_str(r.category)}" for r in ruleset.rules)
     keys = ", ".join(ruleset.key_columns)
     special = ", ".join(map(_sql_str, sorted(ruleset.special)))
-    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    since = oldest_read(as_of, config)
     cut = f"TIMESTAMP '{datetime.combine(since, datetime.min.time())}' <= booked_at"
     cut += f" AND booked_at < TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
     win = config.windows
@@ -230,7 +235,7 @@ def pandas_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     tx_dir = data / "transactions"
     cols = ["customer_id", "booked_at", "amount", *ruleset.key_columns]
     tx = pd.read_parquet(tx_dir if tx_dir.is_dir() else data / "transactions.parquet", columns=cols)
-    since = as_of - timedelta(days=config.max_window)  # nothing older is read
+    since = oldest_read(as_of, config)
     tx = tx[(tx["booked_at"] >= pd.Timestamp(since)) & (tx["booked_at"] < pd.Timestamp(as_of))]
     tx["credit"] = tx["amount"] > 0
     keys = [*ruleset.key_columns, "credit"]

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from features.config import FeatureConfig
-from features.expressions import FeatureInfo, feature_name, sum_where
+from features.expressions import FeatureInfo, epoch_day, feature_name, sum_where
 
 # Days are shifted to be non-negative before packing them into an unsigned key.
 _EPOCH_SHIFT = -(2**20)
@@ -109,14 +109,10 @@ def balance_infos(config: FeatureConfig) -> list[FeatureInfo]:
 def _overlap(start: date, as_of: date) -> pl.Expr:
     """Days of [start, as_of) during which a step's balance held (integer day numbers: Date
     arithmetic through Durations cost several times more on 17M steps)."""
-    end = pl.col("next_day").cast(pl.Int32).fill_null(_epoch_day(as_of))
-    end = pl.min_horizontal(end, pl.lit(_epoch_day(as_of), pl.Int32))
-    begin = pl.max_horizontal(pl.col("day").cast(pl.Int32), pl.lit(_epoch_day(start), pl.Int32))
+    end = pl.col("next_day").cast(pl.Int32).fill_null(epoch_day(as_of))
+    end = pl.min_horizontal(end, pl.lit(epoch_day(as_of), pl.Int32))
+    begin = pl.max_horizontal(pl.col("day").cast(pl.Int32), pl.lit(epoch_day(start), pl.Int32))
     return (end - begin).clip(lower_bound=0).cast(pl.Int64)
-
-
-def _epoch_day(day: date) -> int:
-    return (day - date(1970, 1, 1)).days
 
 
 def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl.LazyFrame:

@@ -49,8 +49,12 @@ def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
 def age_days(as_of: date, column: str = "day") -> pl.Expr:
     """Whole days from a Date column to `as_of`, in integer arithmetic (cheaper than a
     Duration on large frames)."""
-    epoch_days = (as_of - date(1970, 1, 1)).days
-    return (pl.lit(epoch_days, pl.Int32) - pl.col(column).cast(pl.Int32)).alias("age")
+    return (pl.lit(epoch_day(as_of), pl.Int32) - pl.col(column).cast(pl.Int32)).alias("age")
+
+
+def epoch_day(day: date) -> int:
+    """The day number polars stores for a Date (days since 1970-01-01)."""
+    return (day - date(1970, 1, 1)).days
 
 
 def sum_where(column: str, condition: pl.Expr) -> pl.Expr:

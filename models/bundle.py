@@ -65,7 +65,7 @@ class ModelBundle:
         have = features.schema
         missing = [c for c in self.feature_names if c not in have]
         if missing:
-            extra = [c for c in have if c not in self.feature_names and c not in _ID_COLUMNS]
+            extra = [c for c in have if c not in self.feature_names and c not in ID_COLUMNS]
             raise FeatureMismatchError(
                 f"model for product {self.product!r} cannot score this frame: "
                 f"{len(missing)} feature column(s) missing, e.g. {missing[:5]}"
@@ -77,8 +77,7 @@ class ModelBundle:
                 f"model for product {self.product!r}: feature column(s) {bad[:5]} are not "
                 f"numeric (e.g. {bad[0]} is {have[bad[0]]})"
             )
-        cols = [pl.col(c).cast(pl.Float64) for c in self.feature_names]
-        return features.select(cols).to_numpy().astype(np.float64, copy=False)
+        return to_matrix(features.select(self.feature_names))
 
     def raw_proba(self, features: pl.DataFrame) -> np.ndarray:
         """Uncalibrated LightGBM probability, shape (n,)."""
@@ -110,7 +109,12 @@ class ModelBundle:
         return obj
 
 
-_ID_COLUMNS = ("customer_id", "as_of")
+ID_COLUMNS = ("customer_id", "as_of")  # the key of a feature frame, never a feature
+
+
+def to_matrix(frame: pl.DataFrame) -> np.ndarray:
+    """Float64 matrix, nulls as NaN (LightGBM's missing value)."""
+    return frame.select(pl.all().cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
 
 
 def _numeric(dtype: pl.DataType) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from features.errors import ModelNotFoundError
 from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
 from models.bundle import ModelBundle
-from models.registry import resolve_tracking_uri
+from models.registry import load_bundle, resolve_tracking_uri
 from propensity.config import AppConfig
 from propensity.report import write_report
 from propensity.reporting import build_report_data
@@ -27,7 +27,8 @@ from serving import ledger as ledger_db
 from serving.batch import run_selection
 from serving.consent import consent_gate
 from serving.outputs import RunSummary
-from serving.scoring import feature_explainer, load_bundles, score_features
+from serving.scoring import explain_features, score_features
+from training.run import read_truth
 from training.train import ProductResult, train_products
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ class JobResult:
     training: dict[str, ProductResult]
     summary: RunSummary
     report: Path
-    paths: dict[str, Path] = field(default_factory=dict)
 
 
 def synthetic_data_dir(config: AppConfig, step: Step) -> Path:
@@ -74,18 +74,13 @@ def default_as_of(tables: Tables) -> date:
     return last.date() + timedelta(days=1)
 
 
-def read_truth(data_dir: Path) -> pl.LazyFrame | None:
-    path = data_dir / "truth.parquet"
-    return pl.scan_parquet(path) if path.exists() else None
-
-
 def champions(products: list[str], tracking_uri: str) -> tuple[dict[str, ModelBundle], list[str]]:
     """The champion bundle of each product that has one, and the products that have none."""
     bundles: dict[str, ModelBundle] = {}
     missing = []
     for product in products:
         try:
-            bundles.update(load_bundles([product], "champion", tracking_uri))
+            bundles[product] = load_bundle(product, "champion", tracking_uri)
         except ModelNotFoundError:
             missing.append(product)
     return bundles, missing
@@ -111,9 +106,11 @@ def score_and_select(
 
     features = build_features(gate.tables, as_of, config.features).collect()
     scores = score_features(features, bundles)
-    explainer = feature_explainer(
-        gate.tables, as_of, bundles, config.features, k=serving.reasons_per_offer
-    )
+
+    def explainer(pairs: pl.DataFrame) -> pl.DataFrame:
+        """Reasons from the features already built for scoring (no second build)."""
+        return explain_features(features, bundles, pairs, as_of, serving.reasons_per_offer)
+
     summary = run_selection(
         tables,
         scores,

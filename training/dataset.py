@@ -9,9 +9,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from models.bundle import ID_COLUMNS
 from training.splits import Snapshots
-
-ID_COLUMNS = ("customer_id", "as_of")
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,6 @@ def product_data(
         validation=_split(frame, [snapshots.validation], names),
         test=_split(frame, [snapshots.test], names),
     )
-
-
-def to_matrix(frame: pl.DataFrame) -> np.ndarray:
-    """Float64 matrix, nulls as NaN (LightGBM's missing value)."""
-    return frame.select(pl.all().cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
 
 
 def fingerprint(split: Split) -> str:

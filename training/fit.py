@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from models.bundle import ModelBundle, library_versions, schema_hash
+from models.bundle import ModelBundle, library_versions, schema_hash, to_matrix
 from models.calibration import ScoreCalibrator
 from training.config import TrainingConfig
-from training.dataset import ProductData, to_matrix
+from training.dataset import ProductData
 from training.evaluate import baseline_pipeline, oracle_auc, score_metrics
 from training.plots import write_plots
 from training.splits import Snapshots
@@ -85,12 +85,13 @@ class Evaluation:
 
 def _baseline_scores(data: ProductData, config: TrainingConfig) -> np.ndarray:
     """Logistic regression on (a seeded sample of) the training rows, scored on the test rows."""
-    x, y = to_matrix(data.train.features), data.train.y
+    features, y = data.train.features, data.train.y
     if len(y) > config.baseline_max_rows:
         keep = np.random.default_rng(config.seed).choice(
             len(y), config.baseline_max_rows, replace=False
         )
-        x, y = x[keep], y[keep]
+        features, y = features[keep], y[keep]  # only the sample becomes a matrix
+    x = to_matrix(features)
     model = baseline_pipeline(config.seed).fit(x, y)
     return model.predict_proba(to_matrix(data.test.features))[:, 1]
 

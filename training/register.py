@@ -34,10 +34,7 @@ EXPERIMENT = "propensity"
 class Promotion:
     """The alias decision for a new model version."""
 
-    version: str
     promoted: bool
-    champion_version: str
-    previous_champion_roc_auc: float | None
     reason: str
 
 
@@ -161,8 +158,7 @@ def set_aliases(
     }
     for key, value in {**tags, **decision}.items():
         client.set_model_version_tag(name, version, key, str(value))
-    champion_version = version if promoted else (current[0] if current else version)
-    return Promotion(version, promoted, champion_version, previous_auc, reason)
+    return Promotion(promoted, reason)
 
 
 def _reason(current: tuple[str, float | None] | None, promote: bool, promoted: bool) -> str:

@@ -14,7 +14,7 @@ import polars as pl
 from features.config import FeatureConfig
 from features.consent import consenting_tables
 from features.schemas import DEFAULT_PRODUCTS, Tables
-from models.bundle import ModelBundle, schema_hash
+from models.bundle import ModelBundle
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
 from models.registry import resolve_tracking_uri
 from training.config import TrainingConfig
@@ -188,7 +188,7 @@ def _train_one(
     evaluation = evaluate_product(
         bundle, data, run.config, truth, run.work_dir / "plots" / spec.name
     )
-    version, decision = _register(run, spec, bundle, evaluation, data, promote)
+    version, decision = _register(run, spec, bundle, evaluation, data, counts, promote)
     auc = evaluation.model["roc_auc"]
     return ProductResult(
         spec.name,
@@ -212,11 +212,12 @@ def _register(
     bundle: ModelBundle,
     evaluation: Evaluation,
     data: ProductData,
+    counts: dict[str, int],
     promote: bool,
 ) -> tuple[str, Promotion]:
     """Log the MLflow run, register the version, move the aliases."""
     fp = fingerprint(data.train)
-    metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in _counts(data).items()}}
+    metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in counts.items()}}
     run_id, version = log_and_register(
         bundle,
         params=_params(spec, run.snapshots, run.config, run.names, bundle),
@@ -258,7 +259,7 @@ def _params(
         "calibration": config.calibration,
         "seed": config.seed,
         "n_features": len(names),
-        "feature_schema_hash": schema_hash(names),
+        "feature_schema_hash": bundle.schema_hash,
         "best_iteration": bundle.estimator.best_iteration_,
         **{f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
     }

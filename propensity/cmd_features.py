@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.errors import ConfigError
+from propensity.options import parse_date
 
 console = Console()
 
@@ -64,8 +65,4 @@ def register(app: typer.Typer) -> None:
             return
         if data_dir is None or as_of is None:
             raise ConfigError("give DATA_DIR and --as-of YYYY-MM-DD (or --catalogue)")
-        try:
-            day = date.fromisoformat(as_of)
-        except ValueError:
-            raise ConfigError(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
-        write_features(data_dir, day, out, config)
+        write_features(data_dir, parse_date(as_of, "--as-of"), out, config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -12,12 +11,9 @@ from rich.table import Table
 
 from propensity.config import load_config
 from propensity.init_config import write_default_config
+from propensity.options import parse_date
 
 console = Console()
-
-
-def _date(value: str | None) -> object:
-    return None if value is None else datetime.strptime(value, "%Y-%m-%d").date()
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +50,7 @@ def register(app: typer.Typer) -> None:
             **{
                 "work_dir": work_dir,
                 "data.path": data,
-                "run.as_of": _date(as_of),
+                "run.as_of": as_of and parse_date(as_of, "--as-of"),
                 "run.run_id": run_id,
                 "run.replace": replace,
                 "run.promote": promote,

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.schemas import DEFAULT_PRODUCTS
+from propensity.options import split_names
 
 console = Console()
 
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
         """Score every consenting customer for each product (objectors are never profiled)."""
         from serving.jobs import score_job
 
-        names = [p.strip() for p in products.split(",") if p.strip()]
+        names = split_names(products)
         scores = score_job(data_dir, _date(as_of), out, names, alias, tracking_uri)
         console.print(f"wrote {scores.height:,} score(s) to {out}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.errors import ConfigError
+from propensity.options import parse_date, split_names
 
 if TYPE_CHECKING:
     from training.train import ProductResult
@@ -26,15 +25,6 @@ COLUMNS = {
     "brier": "Brier",
     "ece": "ECE",
 }
-
-
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from None
 
 
 def results_table(results: dict[str, ProductResult]) -> Table:
@@ -75,11 +65,11 @@ def run_train(
         **{
             "work_dir": work_dir,
             "training.horizon_days": horizon_days,
-            "training.test_as_of": _date(test_as_of, "--test-as-of"),
+            "training.test_as_of": test_as_of and parse_date(test_as_of, "--test-as-of"),
             "mlflow.tracking_uri": tracking_uri,
         }
     )
-    names = [p.strip() for p in products.split(",") if p.strip()] if products else None
+    names = split_names(products) if products else None
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

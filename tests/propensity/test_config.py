@@ -78,3 +78,21 @@ def test_cli_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "policy.max_contactz: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("run", "--as-of"), ("train", "--test-as-of"), ("features", "--as-of")],
+)
+def test_a_bad_date_option_exits_2_naming_the_option(
+    tmp_path: Path, command: str, option: str
+) -> None:
+    args = [command, option, "2026-13-01"]
+    args += [str(tmp_path)] if command in ("train", "features") else []
+    args += ["--work-dir", str(tmp_path)] if command != "features" else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "propensity.cli", *args], capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"{option} '2026-13-01' is not a date YYYY-MM-DD" in proc.stderr
+    assert "Traceback" not in proc.stderr

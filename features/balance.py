@@ -35,14 +35,17 @@ def opening_expr() -> pl.Expr:
     return first.fill_null(0.0).alias("opening")
 
 
-def opening_balances(transactions: pl.LazyFrame, index: pl.LazyFrame) -> pl.LazyFrame:
+def opening_balances(
+    transactions: pl.LazyFrame, index: pl.LazyFrame, on: str = "customer_id"
+) -> pl.LazyFrame:
     """Balance before each customer's first booking (see `opening_expr`), from all rows,
     special ones too: this is the account's state before the data starts, not the effect of
-    any payment."""
+    any payment. `on` is the customer key both frames carry (`customer_id`, or the hashed
+    key of `customer_keys`)."""
     return (
-        transactions.group_by("customer_id")
+        transactions.group_by(on)
         .agg(opening_expr())
-        .join(index.select("customer_id", "cix"), on="customer_id", how="inner")
+        .join(index.select(on, "cix"), on=on, how="inner")
         .select("cix", "opening")
     )
 
@@ -106,7 +109,7 @@ def balance_infos(config: FeatureConfig) -> list[FeatureInfo]:
     return infos
 
 
-def _overlap(start: date, as_of: date) -> pl.Expr:
+def overlap_days(start: date, as_of: date) -> pl.Expr:
     """Days of [start, as_of) during which a step's balance held (integer day numbers: Date
     arithmetic through Durations cost several times more on 17M steps)."""
     end = pl.col("next_day").cast(pl.Int32).fill_null(epoch_day(as_of))
@@ -125,7 +128,7 @@ def balance_frame(daily: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl
     exprs = [last.alias("balance_last")]
     cols = []
     for w in config.windows:
-        days = _overlap(as_of - timedelta(days=w), as_of)
+        days = overlap_days(as_of - timedelta(days=w), as_of)
         cols.append(days.alias(f"_d{w}"))
         d, bal = pl.col(f"_d{w}"), pl.col("balance")
         exprs += [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -146,10 +147,10 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
     order, special, meanings = _merge_categories(base.get("categories", {}), user_docs)
     user_rules = [r for _, rules, _ in user_docs for r in rules]
     special_names = {r.name for r in builtin if r.category in special}
-    clash = special_names & ({r.name for r in user_rules} | set(config.disabled_rules))
+    replaced = {r.name for r in user_rules} | set(config.disabled_rules)
+    clash = special_names & replaced
     if clash:
         raise ConfigError(f"rules {sorted(clash)} exclude special data and cannot be changed")
-    replaced = {r.name for r in user_rules} | set(config.disabled_rules)
     ordered = (
         [r for r in builtin if r.category in special]
         + [r for r in user_rules if r.category in special]
@@ -200,22 +201,23 @@ def rule_expr(rule: Rule) -> pl.Expr:
     return pl.all_horizontal(c.fill_null(False) for c in conds)
 
 
-def category_expr(ruleset: RuleSet) -> pl.Expr:
-    """The first matching rule's category, `other` when none matches."""
+def _first_match(ruleset: RuleSet, value: Callable[[Rule], pl.Expr], none: pl.Expr) -> pl.Expr:
+    """`value` of the first rule that matches (rules in order), `none` when none does."""
     chain: Any = pl
     for rule in ruleset.rules:
-        chain = chain.when(rule_expr(rule)).then(pl.lit(rule.category))
-    fallback = pl.lit(FALLBACK)
-    expr = chain.otherwise(fallback) if ruleset.rules else fallback
-    return expr.cast(ruleset.dtype)
+        chain = chain.when(rule_expr(rule)).then(value(rule))
+    return chain.otherwise(none) if ruleset.rules else none
+
+
+def category_expr(ruleset: RuleSet) -> pl.Expr:
+    """The first matching rule's category, `other` when none matches."""
+    category = _first_match(ruleset, lambda r: pl.lit(r.category), pl.lit(FALLBACK))
+    return category.cast(ruleset.dtype)
 
 
 def rule_name_expr(ruleset: RuleSet) -> pl.Expr:
     """The name of the first matching rule (null when none): for explaining a category."""
-    chain: Any = pl
-    for rule in ruleset.rules:
-        chain = chain.when(rule_expr(rule)).then(pl.lit(rule.name))
-    return chain.otherwise(pl.lit(None, pl.String)) if ruleset.rules else pl.lit(None, pl.String)
+    return _first_match(ruleset, lambda r: pl.lit(r.name), pl.lit(None, pl.String))
 
 
 def airport_expr(ruleset: RuleSet) -> pl.Expr:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.schemas import Tables
+from features.schemas import SPECS, Tables
 
 
 def consenting_ids(tables: Tables) -> pl.LazyFrame:
@@ -23,13 +23,8 @@ def consenting_ids(tables: Tables) -> pl.LazyFrame:
 
 def restrict(tables: Tables, keep: pl.LazyFrame) -> Tables:
     """All five tables restricted to the customers in `keep` (a frame with customer_id)."""
-    return Tables(
-        transactions=tables.transactions.join(keep, on="customer_id", how="semi"),
-        customers=tables.customers.join(keep, on="customer_id", how="semi"),
-        products=tables.products.join(keep, on="customer_id", how="semi"),
-        consents=tables.consents.join(keep, on="customer_id", how="semi"),
-        contacts=tables.contacts.join(keep, on="customer_id", how="semi"),
-    )
+    frames = {n: getattr(tables, n).join(keep, on="customer_id", how="semi") for n in SPECS}
+    return tables.with_(**frames)
 
 
 def consenting_tables(tables: Tables) -> Tables:

@@ -13,19 +13,13 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features.balance import daily_balances, opening_balances
+from features.balance import daily_balances, opening_balances, overlap_days
 from features.categories import load_ruleset
 from features.config import FeatureConfig
 from features.schemas import Tables
 from features.transactions import booked_before, categorised, customer_index
 
 log = logging.getLogger(__name__)
-
-
-def _overlap_days(start: date, as_of: date) -> pl.Expr:
-    end = pl.min_horizontal(pl.col("next_day").fill_null(as_of), pl.lit(as_of))
-    begin = pl.max_horizontal(pl.col("day"), pl.lit(start))
-    return (end - begin).dt.total_days().clip(lower_bound=0)
 
 
 def distress_flags(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
@@ -44,7 +38,7 @@ def distress_flags(tables: Tables, as_of: date, config: FeatureConfig) -> pl.Laz
     opening = opening_balances(booked_before(tables.transactions, as_of), index)
     daily = daily_balances(rows, opening)
     below = (
-        daily.with_columns(_overlap_days(start, as_of).alias("d"))
+        daily.with_columns(overlap_days(start, as_of).alias("d"))
         .group_by("cix")
         .agg(pl.col("d").filter(pl.col("balance") < 0).sum().alias("below"))
     )

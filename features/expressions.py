@@ -30,9 +30,10 @@ def feature_name(what: str, measure: str, window: int | None = None) -> str:
 
 
 def days_before(as_of: date, column: str | pl.Expr) -> pl.Expr:
-    """Whole days from a Date column to `as_of` (1 = the day before `as_of`)."""
+    """Whole days from a Date column to `as_of` (1 = the day before `as_of`), in integer
+    day numbers (cheaper than a Duration on large frames)."""
     col = pl.col(column) if isinstance(column, str) else column
-    return (pl.lit(as_of, pl.Date) - col).dt.total_days().cast(pl.Int32)
+    return pl.lit(epoch_day(as_of), pl.Int32) - col.cast(pl.Int32)
 
 
 def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
@@ -47,9 +48,8 @@ def window_bucket(age_days: pl.Expr, windows: tuple[int, ...]) -> pl.Expr:
 
 
 def age_days(as_of: date, column: str = "day") -> pl.Expr:
-    """Whole days from a Date column to `as_of`, in integer arithmetic (cheaper than a
-    Duration on large frames)."""
-    return (pl.lit(epoch_day(as_of), pl.Int32) - pl.col(column).cast(pl.Int32)).alias("age")
+    """`days_before(as_of, column)` named `age`."""
+    return days_before(as_of, column).alias("age")
 
 
 def epoch_day(day: date) -> int:

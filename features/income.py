@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 
 from features.config import FeatureConfig
-from features.expressions import FeatureInfo, days_before
+from features.expressions import FeatureInfo, age_days
 
 INCOME = ("salary", "pension", "benefits")
 NOT_LARGE = (*INCOME, "child_benefit")
@@ -100,10 +100,9 @@ def income_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
 
 def income_frame(rows: pl.LazyFrame, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
     """Per customer income features from the narrow rows (income rows of the last year)."""
-    age = days_before(as_of, "day")
     return (
         rows.filter(pl.col("category").is_in(INCOME) & (pl.col("day") < as_of))
-        .with_columns(age.alias("age"))
+        .with_columns(age_days(as_of))
         .filter(pl.col("age") < 365)
         .group_by("cix")
         .agg(e for _, e in income_features(config))
@@ -155,7 +154,7 @@ def large_inflow_frame(
             & ~pl.col("category").is_in(NOT_LARGE)
         )
         .join(income.select("cix", "income_monthly_amount"), on="cix", how="left")
-        .with_columns(days_before(as_of, "day").alias("age"), large.alias("large"))
+        .with_columns(age_days(as_of), large.alias("large"))
         .filter(pl.col("large"))
         .group_by("cix")
         .agg(e for _, e in large_inflow_features(config))

@@ -18,7 +18,7 @@ from features.balance import (
     balance_infos,
     compact_history,
     daily_balances,
-    opening_expr,
+    opening_balances,
 )
 from features.categories import RuleSet, load_ruleset, scan_categorised
 from features.config import FeatureConfig
@@ -140,8 +140,7 @@ def opening_frame(tables: Tables, before: date, index: pl.DataFrame) -> pl.LazyF
     key, keys = customer_keys(tables.customers, index)
     rows = booked_before(tables.transactions, before)
     rows = rows.select(key, "booked_at", "transaction_id", "amount", "balance_after")
-    opening = rows.group_by("_cid").agg(opening_expr()).join(keys.lazy(), on="_cid")
-    return opening.select("cix", "opening")
+    return opening_balances(rows, keys.lazy(), on="_cid")
 
 
 def prepare(
@@ -179,7 +178,7 @@ def build_features_many(
     narrow rows in memory, one date at a time, so memory stays bounded by one date's work plus
     the output."""
     if not as_of_dates:
-        return build_features(tables, date(2000, 1, 1), config).clear()
+        return build_features(tables, ANY_DATE, config).clear()
     dates = sorted(set(as_of_dates))
     prepared = prepare(tables, dates[-1], config, first=dates[0])
     frames = [

@@ -16,7 +16,6 @@ import polars as pl
 
 log = logging.getLogger(__name__)
 
-OPTION_KEY = ["customer_id", "campaign_id", "channel"]
 _HASH_SEED = 0x5EED
 
 

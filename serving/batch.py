@@ -4,6 +4,7 @@ control group, reasons, then the ledger (one locked transaction) and the channel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -258,6 +259,4 @@ def run_selection(
 
 
 def _replace_history(inputs: Inputs, history: pl.DataFrame) -> Inputs:
-    return Inputs(
-        inputs.scores, inputs.facts, inputs.held, inputs.distress, inputs.consents, history.lazy()
-    )
+    return dataclasses.replace(inputs, history=history.lazy())

@@ -8,7 +8,6 @@ control draw (control, selected). Objectors never get here: they have no scores.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -18,8 +17,6 @@ from models.products import resolve_products
 from serving.arbitration import arbitrate, control_draw
 from serving.config import Campaign, ServingConfig
 from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
-
-log = logging.getLogger(__name__)
 
 DECISION_SCHEMA = {
     "customer_id": pl.String(),
@@ -220,15 +217,12 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
         "control_share"
     )
     null_str = pl.lit(None, pl.String())
+    picked = pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected"))
     parts = [
         _finish(
-            gated.lazy().with_columns(expected_value=pl.lit(None, pl.Float64())),
-            pl.lit("suppressed"),
-            pl.col("reason"),
-            null_str,
-        ),
-        _finish(
-            refused.lazy().with_columns(expected_value=pl.lit(None, pl.Float64())),
+            pl.concat([gated, refused.select(gated.columns)])
+            .lazy()
+            .with_columns(expected_value=pl.lit(None, pl.Float64())),
             pl.lit("suppressed"),
             pl.col("reason"),
             null_str,
@@ -241,8 +235,8 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
         ),
         _finish(
             chosen.lazy(),
-            pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected")),
-            pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected")),
+            picked,
+            picked,
             pl.col("channel"),
         ),
     ]

@@ -37,38 +37,28 @@ def customer_facts(tables: Tables, as_of: date, config: ServingConfig) -> pl.Laz
     `current_customer_days` days before it.
     """
     start = as_of - timedelta(days=config.current_customer_days)
-    before = pl.col("booked_at").dt.date() < as_of
-    recent = (
-        tables.transactions.filter(before & (pl.col("booked_at").dt.date() >= start))
-        .select("customer_id")
-        .unique()
-        .with_columns(recent_txn=pl.lit(True))
-    )
-    active = held_products(tables, as_of).select("customer_id").unique()
-    active = active.with_columns(active_product=pl.lit(True))
     cb_start = as_of - timedelta(days=config.child_benefit_days)
+    day = pl.col("booked_at").dt.date()
     text = pl.concat_str(
         pl.col("counterparty_name").fill_null(""),
         pl.col("description").fill_null(""),
         separator=" ",
     )
-    child_benefit = (
-        tables.transactions.filter(
-            before
-            & (pl.col("booked_at").dt.date() >= cb_start)
-            & (pl.col("amount") > 0)
-            & text.str.contains(config.child_benefit_pattern)
-        )
-        .select("customer_id")
-        .unique()
-        .with_columns(child_benefit=pl.lit(True))
+    benefit = (
+        (day >= cb_start) & (pl.col("amount") > 0) & text.str.contains(config.child_benefit_pattern)
     )
+    flags = (  # one pass over the transactions for both facts
+        tables.transactions.filter((day < as_of) & (day >= min(start, cb_start)))
+        .group_by("customer_id")
+        .agg(recent_txn=(day >= start).any(), child_benefit=benefit.any())
+    )
+    active = held_products(tables, as_of).select("customer_id").unique()
+    active = active.with_columns(active_product=pl.lit(True))
     return (
         tables.customers.select("customer_id", age=full_years(pl.col("birth_date"), as_of))
         .unique("customer_id")
-        .join(recent, "customer_id", "left")
+        .join(flags, "customer_id", "left")
         .join(active, "customer_id", "left")
-        .join(child_benefit, "customer_id", "left")
         .select(
             "customer_id",
             "age",

@@ -71,8 +71,8 @@ def read_history(
     if decline_days is not None and decline_days > lookback_days:
         window = sa.or_(window, sa.and_(c.outcome == "declined", near(decline_days)))
     stmt = sa.select(c.customer_id, c.product, c.channel, c.contacted_at, c.outcome).where(window)
+    sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
     if conn.dialect.name == "postgresql":
-        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
         raw = conn.connection.dbapi_connection
         assert raw is not None
         buf = io.BytesIO()
@@ -88,7 +88,6 @@ def read_history(
     # SQLite: fetch the stored text and parse it in polars (much faster than per-row parsing);
     # the window holds a large share of the table, where a sequential scan beats the index
     # (measured: 4 s instead of 14-80 s for 650k of 2M rows)
-    sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
     sql = sql.replace("FROM contacts", "FROM contacts NOT INDEXED", 1)
     rows = conn.exec_driver_sql(sql).all()
     text = {**HISTORY_SCHEMA, "contacted_at": pl.String()}

@@ -17,6 +17,7 @@ import polars as pl
 
 from features.catalogue import reason_text
 from features.config import FeatureConfig
+from features.consent import consenting_ids, restrict
 from features.pipeline import build_features
 from features.schemas import Tables
 from models.bundle import ModelBundle
@@ -139,13 +140,7 @@ def feature_explainer(
         if pairs.is_empty():
             return pl.DataFrame(schema=REASONS_SCHEMA)
         ids = pairs.select("customer_id").unique().lazy()
-        gate = consent_gate(tables)
-        subset = Tables(
-            **{
-                name: getattr(gate.tables, name).join(ids, "customer_id", "semi")
-                for name in ("transactions", "customers", "products", "consents", "contacts")
-            }
-        )
+        subset = restrict(tables, consenting_ids(tables).join(ids, "customer_id", "semi"))
         return explain_features(_features(subset, as_of, feature_config), bundles, pairs, as_of, k)
 
     return explain

@@ -22,7 +22,13 @@ from features.categories import RuleSet, load_ruleset
 from features.config import FeatureConfig, Rule
 from features.pipeline import narrow_rows
 from features.schemas import Tables
-from features.transactions import bucketed, category_features, customer_index, flow_features
+from features.transactions import (
+    bucketed,
+    category_features,
+    customer_index,
+    customer_keys,
+    flow_features,
+)
 
 FLOW_KINDS = ("inflow_txn_count", "inflow_amount_sum", "outflow_txn_count", "outflow_amount_sum")
 
@@ -64,7 +70,8 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     cols = core_columns(config, ruleset)
     index = customer_index(tables.customers, as_of).collect()
     since = oldest_read(as_of, config)
-    rows = narrow_rows(tables, ruleset, as_of, index, config, since=since)
+    customer = customer_keys(tables.customers, index)
+    rows = narrow_rows(tables, ruleset, as_of, customer, config, since=since)
     agg = bucketed(rows.lazy(), as_of, config.windows, ruleset, detail=False)
     agg = agg.collect(engine="streaming").lazy()
     flows = agg.group_by("cix").agg(e for info, e in flow_features(config) if info.name in cols)

@@ -111,15 +111,15 @@ def narrow_rows(
     tables: Tables,
     ruleset: RuleSet,
     before: date,
-    index: pl.DataFrame,
+    customer: tuple[pl.Expr, pl.DataFrame],
     config: FeatureConfig,
     since: date | None = None,
 ) -> pl.DataFrame:
     """The narrow non-special rows (`NARROW_COLUMNS`) booked before `before` (and on or
     after `since`, if given), from one streaming scan that never keeps text in memory (see
     `scan_categorised`); the rows then join their category and customer index on integer
-    keys (hashes), not on strings."""
-    key, keys = customer_keys(tables.customers, index)
+    keys (hashes), not on strings. `customer` is `customer_keys(...)` of the index."""
+    key, keys = customer
     abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
     day = pl.col("booked_at").dt.date().alias("day")
     booked = booked_before(tables.transactions, before, since=since)
@@ -134,10 +134,13 @@ def narrow_rows(
     )
 
 
-def opening_frame(tables: Tables, before: date, index: pl.DataFrame) -> pl.LazyFrame:
+def opening_frame(
+    tables: Tables, before: date, customer: tuple[pl.Expr, pl.DataFrame]
+) -> pl.LazyFrame:
     """`cix`, `opening`: each indexed customer's balance before the first booking (all rows
-    booked before `before`, special ones too; see `opening_expr`)."""
-    key, keys = customer_keys(tables.customers, index)
+    booked before `before`, special ones too; see `opening_expr`). `customer` is
+    `customer_keys(...)` of the index."""
+    key, keys = customer
     rows = booked_before(tables.transactions, before)
     rows = rows.select(key, "booked_at", "transaction_id", "amount", "balance_after")
     return opening_balances(rows, keys.lazy(), on="_cid")
@@ -152,8 +155,9 @@ def prepare(
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
-    rows = narrow_rows(tables, ruleset, before, index, config)
-    opening = opening_frame(tables, before, index).collect(engine="streaming")
+    customer = customer_keys(tables.customers, index)
+    rows = narrow_rows(tables, ruleset, before, customer, config)
+    opening = opening_frame(tables, before, customer).collect(engine="streaming")
     span_start = (first or before) - timedelta(days=config.max_window)
     daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())
     daily = daily.collect(engine="streaming")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from propensity.config import load_config
 from propensity.init_config import write_default_config
 from propensity.options import parse_date
+from propensity.progress import step_progress
 
 console = Console()
 
@@ -61,18 +61,7 @@ def register(app: typer.Typer) -> None:
                 "mlflow.tracking_uri": tracking_uri,
             }
         )
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("starting", total=1.0)
-
-            def step(message: str, done: float) -> None:
-                progress.update(task, description=message, completed=done)
-
+        with step_progress(console, "starting") as step:
             result = run_job(config, step)
         console.print(result.summary.rich_table())
         table = Table(title="Where everything is", show_header=False)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from propensity.options import parse_date, split_names
+from propensity.progress import step_progress
 
 if TYPE_CHECKING:
     from training.train import ProductResult
@@ -70,14 +70,7 @@ def run_train(
         }
     )
     names = split_names(products) if products else None
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("loading the tables", total=1.0)
+    with step_progress(console, "loading the tables") as step:
         results = train_from_dir(
             data_dir,
             app.training,
@@ -87,7 +80,7 @@ def run_train(
             tracking_uri=app.mlflow.tracking_uri,
             promote=promote,
             feature_config=app.features,
-            progress=lambda msg, done: bar.update(task, description=msg, completed=done),
+            progress=step,
         )
     console.print(results_table(results))
     for product, result in results.items():

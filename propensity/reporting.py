@@ -8,11 +8,9 @@ from pathlib import Path
 import polars as pl
 
 from propensity.config import AppConfig
-from propensity.report import GATE_ORDER, ModelSection, ReportData
+from propensity.report import GATE_ORDER, PLOT_TITLES, ModelSection, ReportData
 from serving.outputs import RunSummary
 from training.train import ProductResult
-
-PLOTS = ("roc", "gain", "calibration", "importance")
 
 
 def _catalogue_meanings(config: AppConfig) -> dict[str, str]:
@@ -37,7 +35,7 @@ def model_sections(config: AppConfig, training: dict[str, ProductResult]) -> lis
             ModelSection(
                 product=product,
                 metrics=metrics,
-                plots={p: plot_dir / f"{p}.png" for p in PLOTS},
+                plots={p: plot_dir / f"{p}.png" for p in PLOT_TITLES},
                 drivers=drivers,
             )
         )

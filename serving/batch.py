@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from features.config import FeatureConfig
 from features.schemas import Tables
+from models.products import resolve_products
 from serving import ledger as lg
 from serving.config import Campaign, ServingConfig, config_hash
 from serving.consent import consent_gate
@@ -32,7 +33,7 @@ from serving.outputs import (
     publish,
     write_staged,
 )
-from serving.scoring import REASONS_SCHEMA, Explainer
+from serving.scoring import REASONS_SCHEMA, Explainer, model_versions
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,13 @@ def _inputs(
             "dropped scores of %d customer(s) without consent (objected or no row)", dropped
         )
     if distress is None:
-        needs = any(s.credit for s in config.products if s.name in {c.product for c in campaigns})
-        distress = distress_frame(gate.tables, as_of, config, feature_config) if needs else None
-    if distress is None:
-        distress = pl.LazyFrame(schema={"customer_id": pl.String(), "in_distress": pl.Boolean()})
+        specs = resolve_products(config.products, [c.product for c in campaigns])
+        if any(s.credit for s in specs):
+            distress = distress_frame(gate.tables, as_of, config, feature_config)
+        else:
+            distress = pl.LazyFrame(
+                schema={"customer_id": pl.String(), "in_distress": pl.Boolean()}
+            )
     inputs = Inputs(
         scores=kept.lazy(),
         facts=customer_facts(gate.tables, as_of, config).collect().lazy(),
@@ -147,9 +151,7 @@ def _summary(
     dry_run: bool,
     digest: str,
 ) -> RunSummary:
-    versions = dict(
-        scores.select("product", "model_version").unique("product").sort("product").iter_rows()
-    )
+    versions = model_versions(scores)
     gates = {**gates, **{f"below_threshold:{c}": int(n) for c, n in below.iter_rows()}}
     return RunSummary(run_id, as_of, dry_run, digest, versions, gates, count_outcomes(decisions))
 
@@ -239,11 +241,9 @@ def run_selection(
         if dry_run:
             return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
         with lg.locked(engine) as conn:
-            if lg.run_exists(conn, run_id):
-                if not replace:
-                    raise lg.RunExistsError(
-                        f"run {run_id!r} is already in the ledger (use --replace)"
-                    )
+            if not replace:
+                lg.ensure_new_run(conn, run_id)
+            elif lg.run_exists(conn, run_id):
                 lg.delete_run(conn, run_id)
             merge_imported(conn, imported)
             summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)

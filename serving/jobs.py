@@ -15,7 +15,7 @@ from serving import ledger as lg
 from serving.batch import run_selection
 from serving.config import DEFAULT_CAMPAIGNS, load_campaigns, load_serving_config
 from serving.outputs import RunSummary
-from serving.scoring import SCORE_SCHEMA, feature_explainer, load_bundles, score
+from serving.scoring import SCORE_SCHEMA, feature_explainer, load_bundles, model_versions, score
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def select_job(
     if reasons:
         products = sorted({c.product for c in campaigns if c.active_on(as_of)})
         bundles = load_bundles(products, alias, tracking_uri)
-        used = dict(scores.select("product", "model_version").unique("product").iter_rows())
+        used = model_versions(scores)
         for product, bundle in bundles.items():
             if used.get(product) not in (None, bundle.version):
                 log.warning(

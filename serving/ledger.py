@@ -127,6 +127,12 @@ def run_exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
 
 
+def ensure_new_run(conn: Connection, run_id: str) -> None:
+    """RunExistsError when `run_id` is already in the ledger."""
+    if run_exists(conn, run_id):
+        raise RunExistsError(f"run {run_id!r} is already in the ledger (use --replace)")
+
+
 def refuse_existing_run(url: str, run_id: str) -> None:
     """Fail early (before hours of work) when `run_id` is already in the ledger.
 
@@ -136,8 +142,7 @@ def refuse_existing_run(url: str, run_id: str) -> None:
     try:
         if has_ledger(engine):
             with engine.connect() as conn:
-                if run_exists(conn, run_id):
-                    raise RunExistsError(f"run {run_id!r} is already in the ledger (use --replace)")
+                ensure_new_run(conn, run_id)
     finally:
         engine.dispose()
 

@@ -51,6 +51,12 @@ def load_bundles(
     return {p: load_bundle(p, alias=alias, tracking_uri=tracking_uri) for p in products}
 
 
+def model_versions(scores: pl.DataFrame) -> dict[str, str]:
+    """Product -> the model version that scored it, in product order."""
+    pairs = scores.select("product", "model_version").unique("product").sort("product")
+    return dict(pairs.iter_rows())
+
+
 def score_features(features: pl.DataFrame, bundles: dict[str, ModelBundle]) -> pl.DataFrame:
     """Long scores (customer_id, product, propensity, model_version), one row per product."""
     parts = []

@@ -8,16 +8,18 @@ family from the remaining rows and join the families onto the customers of that 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
 
 from features.balance import (
+    BalanceGrid,
+    add_opening,
     balance_frame,
     balance_infos,
-    compact_history,
-    daily_balances,
+    flow_grid,
     opening_balances,
 )
 from features.categories import RuleSet, load_ruleset, scan_categorised
@@ -69,9 +71,12 @@ def _features_from_rows(
     family is collected on its own, one after the other, and the small per-customer results
     are joined: one streaming plan running all of them at once was 15% slower on 2 cores.
     The bucketed aggregate feeds two families and income a third, so they are computed
-    once."""
+    once. The balance family (numpy, one thread) runs beside the bucketed aggregate."""
     ruleset, rows, products = prepared.ruleset, prepared.rows.lazy(), prepared.products
-    agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
+    with ThreadPoolExecutor(max_workers=1) as numpy_thread:
+        balance = numpy_thread.submit(balance_frame, prepared.grid, as_of, config)
+        agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming").lazy()
+        balances = balance.result().lazy()
     totals = agg.group_by("cix").agg(
         *(e for _, e in flow_features(config)),
         *(e for _, e in recency_features(ruleset, config, as_of)),
@@ -80,7 +85,7 @@ def _features_from_rows(
     families = [
         totals,
         category_features(agg, ruleset, config),
-        balance_frame(prepared.daily.lazy(), as_of, config),
+        balances,
         income,
         large_inflow_frame(rows, income, as_of, config),
     ]
@@ -98,13 +103,13 @@ def _features_from_rows(
 @dataclass(frozen=True)
 class Prepared:
     """What every date needs, in memory: the rules, the customer index, the categorised
-    non-special rows and the daily balances."""
+    non-special rows and the balance of every customer and day of the span."""
 
     ruleset: RuleSet
     products: tuple[str, ...]
     index: pl.DataFrame
     rows: pl.DataFrame
-    daily: pl.DataFrame
+    grid: BalanceGrid
 
 
 def narrow_rows(
@@ -150,19 +155,20 @@ def prepare(
     tables: Tables, before: date, config: FeatureConfig, first: date | None = None
 ) -> Prepared:
     """Scan and categorise once (rules per distinct counterparty combination), drop special
-    rows, derive daily balances for dates from `first` to `before`; kept in memory because
+    rows, derive the balance of every day from `first` to `before`; kept in memory because
     every family and every date reads them (a narrow frame: about 20 bytes per transaction)."""
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     index = customer_index(tables.customers, before).collect()
     customer = customer_keys(tables.customers, index)
     rows = narrow_rows(tables, ruleset, before, customer, config)
-    opening = opening_frame(tables, before, customer).collect(engine="streaming")
     span_start = (first or before) - timedelta(days=config.max_window)
-    daily = daily_balances(compact_history(rows.lazy(), span_start), opening.lazy())
-    daily = daily.collect(engine="streaming")
+    with ThreadPoolExecutor(max_workers=1) as numpy_thread:  # one numpy thread beside polars
+        flows = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
+        opening = opening_frame(tables, before, customer).collect(engine="streaming")
+        grid = add_opening(flows.result(), opening)
     log.info("categorised %d non-special transactions before %s", rows.height, before)
-    return Prepared(ruleset, products, index, rows, daily)
+    return Prepared(ruleset, products, index, rows, grid)
 
 
 def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:

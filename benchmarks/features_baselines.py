@@ -73,14 +73,16 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     customer = customer_keys(tables.customers, index)
     rows = narrow_rows(tables, ruleset, as_of, customer, config, since=since)
     agg = bucketed(rows.lazy(), as_of, config.windows, ruleset, detail=False)
-    agg = agg.collect(engine="streaming").lazy()
-    flows = agg.group_by("cix").agg(e for info, e in flow_features(config) if info.name in cols)
-    cats = category_features(agg, ruleset, config)
+    agg = agg.collect(engine="streaming")
+    flows = (
+        agg.lazy().group_by("cix").agg(e for info, e in flow_features(config) if info.name in cols)
+    )
+    cats = category_features(agg, ruleset, config, index.height)
     out = (
         index.lazy()
         .select("customer_id", "cix")
         .join(flows, on="cix", how="left")
-        .join(cats, on="cix", how="left")
+        .join(cats.lazy(), on="cix", how="left")
     )
     return out.select(pl.col(cols).fill_null(0)).collect(engine="streaming")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import numpy as np
 import polars as pl
 
 from features.categories import RuleSet, categorise
@@ -236,27 +237,31 @@ def category_infos(ruleset: RuleSet, config: FeatureConfig) -> list[FeatureInfo]
     return infos
 
 
-def category_features(agg: pl.LazyFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.LazyFrame:
-    """The customer x category table (every window's count and sum in one group-by), then
-    one column per category and measure. A pair without rows in a window gets 0 (as the fill
-    would). The second stage is a per-customer conditional sum over the small, cix-sorted
-    table: measured faster here than `pivot` (1.1 s against 1.4-2.0 s at 50M rows)."""
-    cats = list(ruleset.feature_categories)
-    measures = []
-    for j, w in enumerate(config.windows):
-        win = in_window(j)
-        measures += [
-            sum_where("n", win).alias(f"txn_count_{w}d"),
-            sum_where("s", win).alias(f"amount_sum_{w}d"),
-        ]
-    names = [m.meta.output_name() for m in measures]
-    long = agg.filter(pl.col("category").is_in(cats)).group_by("cix", "category").agg(measures)
-    wide = [
-        pl.col(m).filter(pl.col("category") == c).sum().alias(f"{c}_{m}")
-        for c in cats
-        for m in names
-    ]
-    return long.sort("cix").group_by("cix", maintain_order=True).agg(wide)
+def category_features(
+    agg: pl.DataFrame, ruleset: RuleSet, config: FeatureConfig, customers: int
+) -> pl.DataFrame:
+    """The customer x category table, one column per category, measure and window, for
+    every customer index below `customers` (0 where a customer has no such payment, as the
+    fill would give). A pivot by `np.bincount` of the bucketed aggregate into a dense
+    customers x categories x buckets array per measure; nested windows are cumulative sums
+    over the buckets. It runs on the numpy thread beside the polars families: the polars
+    group-by with one conditional sum per column took 1.4 s of both cores at 50M."""
+    codes, buckets = len(ruleset.categories), len(config.windows) + 1
+    cell = (pl.col("cix").cast(pl.Int64) * codes + pl.col("category").to_physical()) * buckets
+    rows = agg.select((cell + pl.col("bucket")).alias("cell"), "n", "s")
+    columns: dict[str, np.ndarray] = {"cix": np.arange(customers, dtype=np.uint32)}
+    for measure, column in (("txn_count", "n"), ("amount_sum", "s")):
+        size = customers * codes * buckets
+        total = np.bincount(rows["cell"].to_numpy(), rows[column].to_numpy(), minlength=size)
+        nested = np.cumsum(total.reshape(customers, codes, buckets)[:, :, :-1], axis=2)
+        for k, c in enumerate(ruleset.categories):
+            if c not in ruleset.special:
+                for j, w in enumerate(config.windows):
+                    values = nested[:, k, j]
+                    columns[feature_name(c, measure, w)] = (
+                        values.astype(np.int64) if column == "n" else values
+                    )
+    return pl.DataFrame(columns)
 
 
 def recency_features(

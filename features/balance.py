@@ -74,14 +74,17 @@ def flow_grid(rows: pl.DataFrame, customers: int, start: date, end: date) -> Bal
     numpy, single-threaded: `prepare` runs it beside the opening-balance scan, which keeps
     the other core busy."""
     days = (end - start).days
-    day = rows["day"].to_physical().to_numpy().astype(np.int64) - epoch_day(start)
+    day = rows["day"].to_physical().to_numpy() - np.int32(epoch_day(start))
     np.maximum(day, 0, out=day)
     cix = rows["cix"].to_numpy()
-    cell = cix.astype(np.int64) * days + day
+    cell = cix.astype(np.int64)
+    cell *= days
+    cell += day
     net = np.bincount(cell, weights=rows["amount"].to_numpy(), minlength=customers * days)
-    first = np.full(customers, days, dtype=np.int64)
+    first = np.full(customers, days, dtype=day.dtype)  # same dtype: ufunc.at's fast path
     np.minimum.at(first, cix, day)
-    return BalanceGrid(start, np.cumsum(net.reshape(customers, days), axis=1), first)
+    flow = net.reshape(customers, days)
+    return BalanceGrid(start, np.cumsum(flow, axis=1, out=flow), first)
 
 
 def add_opening(grid: BalanceGrid, opening: pl.DataFrame) -> BalanceGrid:

@@ -27,7 +27,7 @@ from features.transactions import (
     category_features,
     customer_index,
     customer_keys,
-    flow_features,
+    flow_table,
 )
 
 FLOW_KINDS = ("inflow_txn_count", "inflow_amount_sum", "outflow_txn_count", "outflow_amount_sum")
@@ -74,14 +74,12 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     rows = narrow_rows(tables, ruleset, as_of, customer, config, since=since)
     agg = bucketed(rows.lazy(), as_of, config.windows, ruleset, detail=False)
     agg = agg.collect(engine="streaming")
-    flows = (
-        agg.lazy().group_by("cix").agg(e for info, e in flow_features(config) if info.name in cols)
-    )
+    flows = flow_table(agg, config, index.height, detail=False)
     cats = category_features(agg, ruleset, config, index.height)
     out = (
         index.lazy()
         .select("customer_id", "cix")
-        .join(flows, on="cix", how="left")
+        .join(flows.lazy(), on="cix", how="left")
         .join(cats.lazy(), on="cix", how="left")
     )
     return out.select(pl.col(cols).fill_null(0)).collect(engine="streaming")

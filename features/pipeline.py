@@ -38,7 +38,8 @@ from features.transactions import (
     category_infos,
     customer_index,
     customer_keys,
-    flow_features,
+    flow_infos,
+    flow_table,
     is_special,
     recency_features,
 )
@@ -54,7 +55,7 @@ def feature_infos(
     """Every feature column in output order (after `customer_id` and `as_of`)."""
     return [
         *customer_infos(products),
-        *(i for i, _ in flow_features(config)),
+        *flow_infos(config),
         *category_infos(ruleset, config),
         *(i for i, _ in recency_features(ruleset, config, ANY_DATE)),
         *balance_infos(config),
@@ -72,25 +73,22 @@ def _features_from_rows(
     are joined: one streaming plan running all of them at once was 15% slower on 2 cores.
     The bucketed aggregate feeds two families and income a third, so they are computed
     once. The numpy families run on one thread beside polars: the balance beside the
-    bucketed aggregate, the customer x category table beside the totals and income."""
+    bucketed aggregate, the flow totals and the customer x category table beside recency
+    and income."""
     ruleset, rows, products = prepared.ruleset, prepared.rows.lazy(), prepared.products
     customers = prepared.index.height
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:
         balance = numpy_thread.submit(balance_frame, prepared.grid, as_of, config)
         agg = bucketed(rows, as_of, config.windows, ruleset).collect(engine="streaming")
+        flows = numpy_thread.submit(flow_table, agg, config, customers)
         cats = numpy_thread.submit(category_features, agg, ruleset, config, customers)
-        totals = (
-            agg.lazy()
-            .group_by("cix")
-            .agg(
-                *(e for _, e in flow_features(config)),
-                *(e for _, e in recency_features(ruleset, config, as_of)),
-            )
+        recency = (
+            agg.lazy().group_by("cix").agg(e for _, e in recency_features(ruleset, config, as_of))
         )
         income = income_frame(rows, as_of, config).collect(engine="streaming")
         large = large_inflow_frame(rows, income.lazy(), as_of, config)
-        families = [totals.collect(engine="streaming"), income, large.collect(engine="streaming")]
-        families += [balance.result(), cats.result()]
+        families = [recency.collect(engine="streaming"), income, large.collect(engine="streaming")]
+        families += [balance.result(), flows.result(), cats.result()]
     out = customer_base(prepared.index.lazy(), as_of).join(
         product_frame(tables.products, as_of, products), on="customer_id", how="left"
     )

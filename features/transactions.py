@@ -20,9 +20,7 @@ from features.expressions import (
     age_days,
     days_before,
     feature_name,
-    in_window,
     midnight,
-    sum_where,
     window_bucket,
 )
 
@@ -150,66 +148,91 @@ def bucketed(
     return grouped.select(*unpacked, *(m.meta.output_name() for m in measures))
 
 
-def flow_features(config: FeatureConfig) -> list[tuple[FeatureInfo, pl.Expr]]:
-    """Totals per window over the bucketed frame: in/out counts and sums, net, largest inflow."""
-    out: list[tuple[FeatureInfo, pl.Expr]] = []
-    credit, debit = pl.col("credit"), ~pl.col("credit")
+# Which of the eight flag codes (credit * 4 + airport * 2 + abroad) each flow total sums.
+_FLAG_CODES = np.arange(8)
+_FLOW_KINDS = {
+    "inflow": _FLAG_CODES >= 4,
+    "outflow": _FLAG_CODES < 4,
+    "net_flow": _FLAG_CODES >= 0,
+    "airport": (_FLAG_CODES // 2) % 2 == 1,
+    "abroad": _FLAG_CODES % 2 == 1,
+}
+
+
+def _flow_specs(config: FeatureConfig) -> list[tuple[FeatureInfo, str, str, int]]:
+    """(info, kind, measure, window number) of every flow total, in output order."""
+    out = []
     for j, w in enumerate(config.windows):
-        win = in_window(j)
         specs = [
-            (
-                "inflow",
-                "txn_count",
-                "number of incoming payments",
-                sum_where("n", win & credit),
-                0,
-            ),
-            ("inflow", "amount_sum", "EUR received", sum_where("s", win & credit), 0.0),
-            (
-                "outflow",
-                "txn_count",
-                "number of outgoing payments",
-                sum_where("n", win & debit),
-                0,
-            ),
-            (
-                "outflow",
-                "amount_sum",
-                "EUR paid out (positive)",
-                pl.lit(0.0) - sum_where("s", win & debit),
-                0.0,
-            ),
-            (
-                "net_flow",
-                "amount_sum",
-                "EUR received minus paid",
-                sum_where("s", win),
-                0.0,
-            ),
-            (
-                "inflow",
-                "amount_max",
-                "largest single incoming payment, EUR",
-                pl.when(win & credit).then(pl.col("mx")).max(),
-                None,
-            ),
+            ("inflow", "txn_count", "number of incoming payments", 0),
+            ("inflow", "amount_sum", "EUR received", 0.0),
+            ("outflow", "txn_count", "number of outgoing payments", 0),
+            ("outflow", "amount_sum", "EUR paid out (positive)", 0.0),
+            ("net_flow", "amount_sum", "EUR received minus paid", 0.0),
+            ("inflow", "amount_max", "largest single incoming payment, EUR", None),
         ]
-        for what, measure, meaning, expr, fill in specs:
-            name = feature_name(what, measure, w)
-            out.append(
-                (FeatureInfo(name, f"{meaning} in the last {w} days", w, fill), expr.alias(name))
-            )
         for flag, meaning in FLAGS.items():
-            sel = win & pl.col(flag)
-            for measure, expr, fill in (
-                ("txn_count", sum_where("n", sel), 0),
-                ("amount_sum", sum_where("s", sel), 0.0),
-            ):
-                name = feature_name(flag, measure, w)
-                label = "number of" if measure == "txn_count" else "net EUR of"
-                info = FeatureInfo(name, f"{label} {meaning} in the last {w} days", w, fill)
-                out.append((info, expr.alias(name)))
+            specs.append((flag, "txn_count", f"number of {meaning}", 0))
+            specs.append((flag, "amount_sum", f"net EUR of {meaning}", 0.0))
+        for kind, measure, meaning, fill in specs:
+            name = feature_name(kind, measure, w)
+            info = FeatureInfo(name, f"{meaning} in the last {w} days", w, fill)
+            out.append((info, kind, measure, j))
     return out
+
+
+def flow_infos(config: FeatureConfig) -> list[FeatureInfo]:
+    """The flow totals per window (see `flow_table`), in output order."""
+    return [info for info, _, _, _ in _flow_specs(config)]
+
+
+def flow_table(
+    agg: pl.DataFrame, config: FeatureConfig, customers: int, detail: bool = True
+) -> pl.DataFrame:
+    """Per window in/out counts and sums, net flow, largest inflow and (with `detail`) the
+    airport and abroad totals, for every customer index below `customers`, from the
+    bucketed aggregate (`bucketed(..., detail=detail)`). Counts and sums come from one
+    `np.bincount` per measure into a dense customers x flags x buckets array (nested
+    windows are cumulative sums over the buckets); it runs on the numpy thread beside the
+    polars families (the polars group-by took 1.0 s of both cores at 50M). A customer
+    without payments gets 0, as the fill would, and a null largest inflow."""
+    buckets = len(config.windows) + 1
+    flag = pl.col("credit").cast(pl.Int64) * 4
+    if detail:
+        flag = flag + pl.col("airport").cast(pl.Int64) * 2 + pl.col("abroad").cast(pl.Int64)
+    cell = (pl.col("cix").cast(pl.Int64) * 8 + flag) * buckets + pl.col("bucket")
+    rows = agg.select(cell.alias("cell"), "n", "s")
+    totals = {}
+    for column in ("n", "s"):
+        size = customers * 8 * buckets
+        total = np.bincount(rows["cell"].to_numpy(), rows[column].to_numpy(), minlength=size)
+        totals[column] = np.cumsum(total.reshape(customers, 8, buckets), axis=2)
+    largest = _largest_inflow(agg, customers, buckets) if detail else None
+    columns: dict[str, np.ndarray] = {"cix": np.arange(customers, dtype=np.uint32)}
+    for info, kind, measure, j in _flow_specs(config):
+        if largest is None and (kind in FLAGS or measure == "amount_max"):
+            continue
+        if measure == "amount_max":
+            columns[info.name] = largest[:, j]
+        elif measure == "txn_count":
+            picked = totals["n"][:, _FLOW_KINDS[kind], j].sum(axis=1)
+            columns[info.name] = picked.astype(np.int64)
+        else:
+            picked = totals["s"][:, _FLOW_KINDS[kind], j].sum(axis=1)
+            columns[info.name] = 0.0 - picked if kind == "outflow" else picked
+    maxima = [i.name for i, _, measure, _ in _flow_specs(config) if measure == "amount_max"]
+    return pl.DataFrame(columns).with_columns(pl.col(maxima).fill_nan(None) if detail else [])
+
+
+def _largest_inflow(agg: pl.DataFrame, customers: int, buckets: int) -> np.ndarray:
+    """customers x windows: the largest single incoming payment up to each window (NaN
+    when none). `ufunc.at` needs matching dtypes for its fast path."""
+    credit = agg.filter(pl.col("credit") & (pl.col("bucket") < buckets - 1))
+    cell = credit["cix"].to_numpy().astype(np.int64) * buckets + credit["bucket"].to_numpy()
+    largest = np.full(customers * buckets, -np.inf)
+    np.maximum.at(largest, cell, credit["mx"].to_numpy())
+    nested = np.maximum.accumulate(largest.reshape(customers, buckets)[:, :-1], axis=1)
+    return np.where(np.isinf(nested), np.nan, nested)
 
 
 def category_infos(ruleset: RuleSet, config: FeatureConfig) -> list[FeatureInfo]:

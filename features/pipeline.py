@@ -90,10 +90,13 @@ def _features_from_rows(
         families = [recency.collect(engine="streaming"), income, large.collect(engine="streaming")]
         families += [balance.result(), flows.result(), cats.result()]
     out = customer_base(prepared.index.lazy(), as_of).join(
-        product_frame(tables.products, as_of, products), on="customer_id", how="left"
+        product_frame(tables.products, as_of, products),
+        on="customer_id",
+        how="left",
+        maintain_order="left",
     )
-    for family in families:
-        out = out.join(family.lazy(), on="cix", how="left")
+    for family in families:  # in index (customer_id) order: no sort of the wide result
+        out = out.join(family.lazy(), on="cix", how="left", maintain_order="left")
     infos = feature_infos(config, ruleset, products)
     fills = [pl.col(i.name).fill_null(i.fill) for i in infos if i.fill is not None]
     out = out.with_columns(e for _, e in life_event_features(ruleset, config)).with_columns(fills)
@@ -177,7 +180,7 @@ def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.Laz
     The scan and the large aggregations run here (streaming engine); the returned LazyFrame
     only joins the per-customer families."""
     prepared = prepare(tables, as_of, config)
-    return _features_from_rows(prepared, tables, as_of, config).sort("customer_id")
+    return _features_from_rows(prepared, tables, as_of, config)
 
 
 def build_features_many(
@@ -194,7 +197,7 @@ def build_features_many(
     frames = [
         _features_from_rows(prepared, tables, d, config).collect(engine="streaming") for d in dates
     ]
-    return pl.concat(frames).lazy().sort("as_of", "customer_id")
+    return pl.concat(frames).lazy()  # dates ascending, customers in order within each
 
 
 def special_count(tables: Tables, as_of: date, config: FeatureConfig) -> int:

@@ -42,6 +42,26 @@ def test_output_columns_follow_the_catalogue(tables: Tables) -> None:
     )
 
 
+def test_rows_come_in_customer_order_whatever_the_input_order(tables: Tables) -> None:
+    """The output is sorted by `customer_id` (and, for several dates, by date first) without
+    a sort of the wide result: the index numbers customers in id order and every join keeps
+    the index order. Shuffled input tables must give the same frame."""
+    shuffled = tables.with_(
+        customers=tables.customers.collect().sample(fraction=1.0, shuffle=True, seed=3).lazy(),
+        transactions=tables.transactions.collect()
+        .sample(fraction=1.0, shuffle=True, seed=4)
+        .lazy(),
+    )
+    config = FeatureConfig()
+    out = build_features(shuffled, date(2026, 1, 1), config).collect()
+    assert out["customer_id"].is_sorted()
+    assert_frame_equal(out, build_features(tables, date(2026, 1, 1), config).collect())
+    many = build_features_many(shuffled, DATES, config).collect()
+    assert many.select("as_of", "customer_id").equals(
+        many.select("as_of", "customer_id").sort(pl.all())
+    )
+
+
 def test_user_category_becomes_columns(tables: Tables) -> None:
     rule = Rule(name="tikkie", category="tikkie", description=("tikkie",))
     config = FeatureConfig(rules=(rule,))

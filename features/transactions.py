@@ -209,7 +209,8 @@ def flow_table(
     for column in ("n", "s"):
         size = customers * 8 * buckets
         total = np.bincount(rows["cell"].to_numpy(), rows[column].to_numpy(), minlength=size)
-        totals[column] = np.cumsum(total.reshape(customers, 8, buckets), axis=2)
+        table = total.reshape(customers, 8, buckets)
+        totals[column] = np.cumsum(table, axis=2, out=table)
     largest = _largest_inflow(agg, customers, buckets) if detail else None
     columns: dict[str, np.ndarray] = {"cix": np.arange(customers, dtype=np.uint32)}
     for info, kind, measure, j in _flow_specs(config):
@@ -279,7 +280,8 @@ def category_features(
     for measure, column in (("txn_count", "n"), ("amount_sum", "s")):
         size = customers * codes * buckets
         total = np.bincount(rows["cell"].to_numpy(), rows[column].to_numpy(), minlength=size)
-        nested = np.cumsum(total.reshape(customers, codes, buckets)[:, :, :-1], axis=2)
+        table = total.reshape(customers, codes, buckets)
+        nested = np.cumsum(table, axis=2, out=table)  # [:, :, j]: all of window j
         for k, c in enumerate(ruleset.categories):
             if c not in ruleset.special:
                 for j, w in enumerate(config.windows):

@@ -11,9 +11,10 @@ any date leaves it unchanged.
 The balance is a step function of days: the end-of-day balance holds from a booking day until
 the next one. Window measures weight each step by the days it covers inside the window,
 counting only days from the customer's first booking on. The features read it from a dense
-grid, customers x days of the span (`BalanceGrid`): one `bincount` and one `cumsum` replace
-a sort, a group-by and a per-customer cumulative sum over the sparse steps (about 3x faster
-at 50M transactions), at 8 bytes per customer and day.
+grid, customers x days of the span (`BalanceGrid`, 8 bytes per customer and day): the daily
+nets added into it (`np.add.at`) and one cumulative sum per customer replace a sort, a
+group-by and a per-customer cumulative sum over the sparse steps (at 50M transactions about
+1-2 s against 4.5 s, plus the window measures 0.6 s against 1.1 s).
 """
 
 from __future__ import annotations

@@ -68,13 +68,13 @@ def feature_infos(
 def _features_from_rows(
     prepared: Prepared, tables: Tables, as_of: date, config: FeatureConfig
 ) -> pl.LazyFrame:
-    """All families for one date from the prepared (categorised, non-special) rows. Each
-    family is collected on its own, one after the other, and the small per-customer results
-    are joined: one streaming plan running all of them at once was 15% slower on 2 cores.
-    The bucketed aggregate feeds two families and income a third, so they are computed
-    once. The numpy families run on one thread beside polars: the balance beside the
-    bucketed aggregate, the flow totals and the customer x category table beside recency
-    and income."""
+    """All families for one date from the prepared (categorised, non-special) rows. The
+    bucketed aggregate feeds the flow totals, the customer x category table and recency,
+    and income feeds the large inflows, so each is computed once. The polars families are
+    collected one after the other (one streaming plan running all of them at once was 15%
+    slower on 2 cores); the numpy families run on one thread beside them (the balance beside
+    the bucketed group-by, the two pivots beside recency and income). The small
+    per-customer results are then joined in index order."""
     ruleset, rows, products = prepared.ruleset, prepared.rows.lazy(), prepared.products
     customers = prepared.index.height
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:
@@ -167,9 +167,9 @@ def prepare(
     rows = narrow_rows(tables, ruleset, before, customer, config)
     span_start = (first or before) - timedelta(days=config.max_window)
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:  # one numpy thread beside polars
-        flows = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
+        grid_job = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
         opening = opening_frame(tables, before, customer).collect(engine="streaming")
-        grid = add_opening(flows.result(), opening)
+        grid = add_opening(grid_job.result(), opening)
     log.info("categorised %d non-special transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, grid)
 

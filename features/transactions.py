@@ -1,8 +1,9 @@
 """Transaction features: flows, per-category counts and sums, airport/abroad flags, recency.
 
-Two stages keep this fast: one group-by of the narrow categorised rows by (customer, category,
-direction, flags, window bucket), then small per-customer aggregates and a pivot of the
-customer x category table to columns.
+Two stages keep this fast: one polars group-by of the narrow categorised rows by (customer,
+category, direction, flags, window bucket), then, from that much smaller table, the flow
+totals and the customer x category columns as dense numpy pivots and recency as a
+per-customer polars aggregate.
 """
 
 from __future__ import annotations
@@ -224,8 +225,11 @@ def flow_table(
         else:
             picked = totals["s"][:, _FLOW_KINDS[kind], j].sum(axis=1)
             columns[info.name] = 0.0 - picked if kind == "outflow" else picked
+    frame = pl.DataFrame(columns)
+    if largest is None:
+        return frame
     maxima = [i.name for i, _, measure, _ in _flow_specs(config) if measure == "amount_max"]
-    return pl.DataFrame(columns).with_columns(pl.col(maxima).fill_nan(None) if detail else [])
+    return frame.with_columns(pl.col(maxima).fill_nan(None))
 
 
 def _largest_inflow(agg: pl.DataFrame, customers: int, buckets: int) -> np.ndarray:

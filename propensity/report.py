@@ -17,24 +17,8 @@ from pathlib import Path
 import polars as pl
 from matplotlib.figure import Figure
 
-GATE_ORDER = (
-    "objected",
-    "no_consent_row",
-    "below_threshold",
-    "holds_product",
-    "minor",
-    "distress",
-    "no_child_benefit",
-    "channel_refused",
-    "cap_30d",
-    "cap_phone_90d",
-    "cooldown_product",
-    "cooldown_decline",
-    "lost_arbitration",
-    "capacity",
-    "control",
-    "selected",
-)
+from serving.reasons import GATE_ORDER, order_expr
+
 METRICS = (
     ("roc_auc", "ROC-AUC"),
     ("baseline_roc_auc", "baseline AUC"),
@@ -147,13 +131,9 @@ def render_report(data: ReportData) -> str:
     )
     funnel_table = (
         data.funnel.pivot(on="campaign_id", index="gate", values="count")
-        .with_columns(
-            pl.col("gate")
-            .replace_strict({g: i for i, g in enumerate(GATE_ORDER)}, default=len(GATE_ORDER))
-            .alias("_o")
-        )
-        .sort("_o")
-        .drop("_o")
+        .with_columns(order_expr("gate"))
+        .sort("_gate_order")
+        .drop("_gate_order")
         .fill_null(0)
         if data.funnel.height
         else data.funnel

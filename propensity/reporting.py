@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 
 from propensity.config import AppConfig
-from propensity.report import GATE_ORDER, PLOT_TITLES, ModelSection, ReportData
+from propensity.report import PLOT_TITLES, ModelSection, ReportData
 from serving.outputs import RunSummary
+from serving.reasons import GATE_ORDER
 from training.train import ProductResult
 
 

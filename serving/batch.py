@@ -26,13 +26,13 @@ from serving.decide import Decision, Inputs, decide
 from serving.eligibility import customer_facts, distress_frame, held_products
 from serving.ledger_io import insert_frame, merge_imported, read_history
 from serving.outputs import (
-    GATE_ORDER,
     RunSummary,
     channel_frames,
     count_outcomes,
     publish,
     write_staged,
 )
+from serving.reasons import GATE_ORDER
 from serving.scoring import REASONS_SCHEMA, Explainer, model_versions
 
 log = logging.getLogger(__name__)

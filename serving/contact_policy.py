@@ -12,6 +12,8 @@ from datetime import date
 import polars as pl
 
 from serving.config import ContactPolicy
+from serving.reasons import Reason
+from serving.reasons import lit as reason_lit
 
 HISTORY_SCHEMA = {
     "customer_id": pl.String(),
@@ -63,11 +65,11 @@ def policy_reason(policy: ContactPolicy) -> pl.Expr:
     """
     return (
         pl.when(pl.col("recent_decline").fill_null(False))
-        .then(pl.lit("cooldown_decline"))
+        .then(reason_lit(Reason.COOLDOWN_DECLINE))
         .when(pl.col("recent_offer").fill_null(False))
-        .then(pl.lit("cooldown_product"))
+        .then(reason_lit(Reason.COOLDOWN_PRODUCT))
         .when(pl.col("n_window").fill_null(0) >= policy.max_contacts)
-        .then(pl.lit("cap_30d"))
+        .then(reason_lit(Reason.CONTACT_CAP))
         .otherwise(pl.lit(None, pl.String()))
     )
 

@@ -1,9 +1,7 @@
 """The decision for one run, as pure polars: who is targeted, which gate stops whom, who wins.
 
-Order of the gates (each candidate gets the first reason that applies): minor,
-holds_product, distress, no_child_benefit, cooldown_decline, cooldown_product, cap_30d,
-channel_refused / cap_phone_90d, then arbitration (lost_arbitration, capacity) and the
-control draw (control, selected). Objectors never get here: they have no scores.
+Each candidate gets the first reason that applies, in the order of `serving.reasons.Reason`
+(the one home of the codes and their order). Objectors never get here: they have no scores.
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ from models.products import resolve_products
 from serving.arbitration import arbitrate, control_draw
 from serving.config import Campaign, ServingConfig
 from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
+from serving.reasons import Reason
+from serving.reasons import lit as reason_lit
 
 DECISION_SCHEMA = {
     "customer_id": pl.String(),
@@ -90,13 +90,13 @@ def _gate_reason(config: ServingConfig) -> pl.Expr:
     """Eligibility then contact policy: the first rule a candidate breaks, else null."""
     return (
         pl.when(pl.col("age").fill_null(0) < pl.col("min_age"))
-        .then(pl.lit("minor"))
+        .then(reason_lit(Reason.MINOR))
         .when(pl.col("holds").fill_null(False))
-        .then(pl.lit("holds_product"))
+        .then(reason_lit(Reason.HOLDS_PRODUCT))
         .when(pl.col("credit") & pl.col("in_distress").fill_null(False))
-        .then(pl.lit("distress"))
+        .then(reason_lit(Reason.DISTRESS))
         .when(pl.col("needs_child_benefit") & ~pl.col("child_benefit").fill_null(False))
-        .then(pl.lit("no_child_benefit"))
+        .then(reason_lit(Reason.NO_CHILD_BENEFIT))
         .otherwise(policy_reason(config.policy))
     )
 
@@ -162,10 +162,10 @@ def _no_channel_reason() -> pl.Expr:
     """Why a candidate had no usable channel (aggregated over its channels)."""
     return (
         pl.when((pl.col("status") == "phone_cap").any())
-        .then(pl.lit("cap_phone_90d"))
+        .then(reason_lit(Reason.PHONE_CAP))
         .when((pl.col("status") == "no_capacity").any())
-        .then(pl.lit("capacity"))
-        .otherwise(pl.lit("channel_refused"))
+        .then(reason_lit(Reason.CAPACITY))
+        .otherwise(reason_lit(Reason.CHANNEL_REFUSED))
     )
 
 
@@ -217,7 +217,9 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
         "control_share"
     )
     null_str = pl.lit(None, pl.String())
-    picked = pl.when(in_control).then(pl.lit("control")).otherwise(pl.lit("selected"))
+    picked = (
+        pl.when(in_control).then(reason_lit(Reason.CONTROL)).otherwise(reason_lit(Reason.SELECTED))
+    )
     parts = [
         _finish(
             pl.concat([gated, refused.select(gated.columns)])
@@ -230,7 +232,9 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
         _finish(
             losers.lazy(),
             pl.lit("suppressed"),
-            pl.when(pl.col("got")).then(pl.lit("lost_arbitration")).otherwise(pl.lit("capacity")),
+            pl.when(pl.col("got"))
+            .then(reason_lit(Reason.LOST_ARBITRATION))
+            .otherwise(reason_lit(Reason.CAPACITY)),
             null_str,
         ),
         _finish(

@@ -19,26 +19,10 @@ import polars as pl
 from rich.table import Table
 
 from features.schemas import CHANNELS
+from serving.reasons import order_expr
 
 REASON_SEPARATOR = " | "
 CHANNEL_COLUMNS = ("customer_id", "campaign_id", "product", "channel", "propensity", "reasons")
-GATE_ORDER = (
-    "objected",
-    "no_consent_row",
-    "minor",
-    "holds_product",
-    "distress",
-    "no_child_benefit",
-    "cooldown_decline",
-    "cooldown_product",
-    "cap_30d",
-    "channel_refused",
-    "cap_phone_90d",
-    "capacity",
-    "lost_arbitration",
-    "control",
-    "selected",
-)
 
 
 @dataclass
@@ -91,13 +75,12 @@ class RunSummary:
 
 def count_outcomes(decisions: pl.DataFrame) -> pl.DataFrame:
     """Counts per campaign, channel, outcome and reason (stable order)."""
-    order = {r: i for i, r in enumerate(GATE_ORDER)}
     return (
         decisions.group_by("campaign_id", "channel", "outcome", "reason")
         .agg(n=pl.len())
-        .with_columns(_o=pl.col("reason").replace_strict(order, default=99, return_dtype=pl.Int32))
-        .sort("campaign_id", "_o", "channel", nulls_last=True)
-        .drop("_o")
+        .with_columns(order_expr("reason"))
+        .sort("campaign_id", "_reason_order", "channel", nulls_last=True)
+        .drop("_reason_order")
     )
 
 

@@ -47,7 +47,7 @@ def decide_one(spec: dict, camp: Campaign | None = None, tmp: Path = Path("/none
         (adult(perms=(False, True, True, False)), "channel_refused", None),
         (
             adult(history=[("insurance", "email", 5, None), ("insurance", "sms", 20, None)]),
-            "cap_30d",
+            "contact_cap",
             None,
         ),
         (adult(history=[("savings", "post", 80, None)]), "cooldown_product", None),
@@ -56,7 +56,7 @@ def decide_one(spec: dict, camp: Campaign | None = None, tmp: Path = Path("/none
         (adult(history=[("insurance", "phone", 60, None)]), "selected", "email"),
         (
             adult(perms=(False, False, False, True), history=[("insurance", "phone", 60, None)]),
-            "cap_phone_90d",
+            "phone_cap",
             None,
         ),
         (adult(recent_txn=False), "selected", "email"),

@@ -2,7 +2,12 @@
 
 User mistakes (bad data, bad config, bad arguments) raise a `PropensityError` subclass whose
 message names the table, column, product or date; the CLI prints it without a traceback and
-exits with code 2. Anything else is an internal failure (exit code 1).
+exits with code 2. Failures of the environment (disk full, database gone, a lock held too
+long) raise `EnvironmentFailure`: one line, exit code 1. Anything else is an internal failure
+(exit code 1, one line; the traceback only with `--debug`).
+
+Messages carry the offending value and where it is (table, column, row number, key), never a
+whole row nor SQL parameters: cron logs keep stderr, and stderr must not hold personal data.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ class PropensityError(Exception):
     """A mistake the user can fix; printed without a traceback, exit code 2."""
 
     exit_code = 2
+
+
+class EnvironmentFailure(PropensityError):
+    """The machine or a service failed (disk full, database unreachable mid-run, lock timeout):
+    nothing the input could fix, so exit code 1; still one clear line."""
+
+    exit_code = 1
 
 
 class ConfigError(PropensityError):

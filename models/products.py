@@ -6,8 +6,10 @@ entry gets `ProductSpec(name=...)` defaults, so another bank's products train wi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from features.errors import ConfigError
+from features.ids import name_problem
 from features.schemas import DEFAULT_PRODUCTS
 
 
@@ -17,7 +19,9 @@ class ProductSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    min_age: int = Field(18, ge=0, description="youngest age at which a customer may be offered it")
+    min_age: int = Field(
+        18, ge=0, le=150, description="youngest age at which a customer may be offered it"
+    )
     credit: bool = Field(
         False, description="a credit product: responsible-lending rules (no offer in distress)"
     )
@@ -25,6 +29,15 @@ class ProductSpec(BaseModel):
         False, description="only for customers who receive child benefit (child savings)"
     )
     label: str = Field("", description="plain-language name used in reports")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        """Product names become model names and ledger keys: the grammar of `features.ids`."""
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value[:40]!r} {problem} (example: child_savings)")
+        return value
 
     @property
     def title(self) -> str:
@@ -45,4 +58,8 @@ def resolve_products(
 ) -> list[ProductSpec]:
     """The specs for `names`: the configured spec where there is one, defaults otherwise."""
     by_name = {p.name: p for p in configured}
-    return [by_name.get(n, ProductSpec(name=n)) for n in names]
+    for n in names:
+        problem = name_problem(n) if n not in by_name else None
+        if problem is not None:
+            raise ConfigError(f"product {n[:40]!r} {problem} (example: child_savings)")
+    return [by_name.get(n) or ProductSpec(name=n) for n in names]

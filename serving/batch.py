@@ -16,6 +16,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from features.config import FeatureConfig
+from features.ids import validate_date, validate_run_id
+from features.paths import remove_staging_dir
 from features.schemas import Tables
 from models.products import resolve_products
 from serving import ledger as lg
@@ -25,13 +27,9 @@ from serving.contact_policy import HISTORY_SCHEMA
 from serving.decide import Decision, Inputs, decide
 from serving.eligibility import customer_facts, distress_frame, held_products
 from serving.ledger_io import insert_frame, merge_imported, read_history
-from serving.outputs import (
-    RunSummary,
-    channel_frames,
-    count_outcomes,
-    publish,
-    write_staged,
-)
+from serving.ledger_lock import check_reachable
+from serving.outputs import RunSummary, channel_frames, count_outcomes, final_dir, write_staged
+from serving.publish import finish, publish_pending
 from serving.reasons import GATE_ORDER
 from serving.scoring import REASONS_SCHEMA, Explainer, model_versions
 
@@ -120,7 +118,8 @@ def _write_run(
             "as_of": [as_of],
             "config_hash": [summary.config_hash],
             "model_versions": [json.dumps(summary.model_versions)],
-            "status": ["complete"],
+            "status": ["committed"],
+            "published_at": pl.Series([None], dtype=pl.Datetime("us")),
             "summary": [json.dumps(summary.to_json())],
         }
     )
@@ -221,14 +220,52 @@ def run_selection(
     explain: Explainer | None = None,
     distress: pl.LazyFrame | None = None,
     feature_config: FeatureConfig | None = None,
+    lock_timeout: float | None = None,
 ) -> RunSummary:
     """Select the customers to contact in one run and record every decision in the ledger.
 
     Reads history, decides and writes inside one transaction holding the ledger lock; the
-    channel files appear only after it committed. `dry_run` writes nothing. `distress`
-    overrides the responsible-lending flags (else `features.distress` with `feature_config`'s
-    rules and the serving config's thresholds).
+    channel files appear only after it committed, and the run is then marked published.
+    Runs committed earlier but never published are published first (`serving.publish`).
+    `--replace` redoes only a run that was never published. `dry_run` writes nothing.
+    `distress` overrides the responsible-lending flags (else `features.distress` with
+    `feature_config`'s rules and the serving config's thresholds). `lock_timeout` (seconds)
+    overrides `config.lock_timeout_seconds`.
     """
+    validate_run_id(run_id)
+    validate_date(as_of, "as_of")
+    final = final_dir(out_dir, run_id)
+    timeout = lock_timeout if lock_timeout is not None else config.lock_timeout_seconds
+    engine = lg.make_engine(lg.ledger_url(ledger_url or config.ledger_url, work_dir), timeout)
+    try:
+        check_reachable(engine)
+        with lg.ledger_errors(engine):
+            return _select(
+                engine, tables, scores, campaigns, config, as_of, run_id, final, timeout,
+                replace=replace, dry_run=dry_run, explain=explain, distress=distress,
+                feature_config=feature_config,
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _select(
+    engine: sa.Engine,
+    tables: Tables,
+    scores: pl.DataFrame,
+    campaigns: list[Campaign],
+    config: ServingConfig,
+    as_of: date,
+    run_id: str,
+    final: Path,
+    timeout: float,
+    *,
+    replace: bool,
+    dry_run: bool,
+    explain: Explainer | None,
+    distress: pl.LazyFrame | None,
+    feature_config: FeatureConfig | None,
+) -> RunSummary:
     active = [c for c in campaigns if c.active_on(as_of)]
     log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
     inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config)
@@ -236,26 +273,29 @@ def run_selection(
     run = _Run(
         inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain
     )
-    engine = lg.make_engine(lg.ledger_url(ledger_url or config.ledger_url, work_dir))
+    if dry_run:
+        return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
+    publish_pending(engine, final.parent, run_id, timeout, skip=run_id if replace else None)
+    with lg.locked(engine, run_id, timeout) as conn:
+        if not replace:
+            lg.ensure_new_run(conn, run_id)
+        else:
+            if lg.run_exists(conn, run_id) and final.exists():
+                lg.mark_published(conn, run_id)  # its files went out before a kill: published
+            lg.prepare_replace(conn, run_id)
+        merge_imported(conn, imported)
+        summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
+        selected = decisions.filter(pl.col("outcome") == "selected")
+        staging = write_staged(channel_frames(selected), summary, final.parent)
+        t0 = time.perf_counter()
+        _write_run(conn, summary, decisions, as_of)
+        log.info("wrote %d decision(s) in %.1f s", decisions.height, time.perf_counter() - t0)
     try:
-        if dry_run:
-            return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
-        with lg.locked(engine) as conn:
-            if not replace:
-                lg.ensure_new_run(conn, run_id)
-            elif lg.run_exists(conn, run_id):
-                lg.delete_run(conn, run_id)
-            merge_imported(conn, imported)
-            summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
-            selected = decisions.filter(pl.col("outcome") == "selected")
-            staging = write_staged(channel_frames(selected), summary, out_dir)
-            t0 = time.perf_counter()
-            _write_run(conn, summary, decisions, as_of)
-            log.info("wrote %d decision(s) in %.1f s", decisions.height, time.perf_counter() - t0)
-        publish(staging, out_dir, run_id)
-        return summary
+        with lg.locked(engine, run_id, timeout) as conn:
+            finish(conn, run_id, staging, final)
     finally:
-        engine.dispose()
+        remove_staging_dir(staging)
+    return summary
 
 
 def _replace_history(inputs: Inputs, history: pl.DataFrame) -> Inputs:

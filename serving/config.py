@@ -13,10 +13,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.config import DistressConfig
 from features.errors import ConfigError
+from features.ids import (
+    MAX_COUNT,
+    MAX_WINDOW_DAYS,
+    date_problem,
+    name_problem,
+)
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 
 Channel = Literal["email", "sms", "post", "phone"]
@@ -28,12 +34,18 @@ class ContactPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_contacts: int = Field(2, ge=0, description="contacts per customer over all channels")
-    contacts_window_days: int = Field(30, ge=1)
-    max_phone: int = Field(1, ge=0, description="phone calls per customer")
-    phone_window_days: int = Field(90, ge=1)
-    product_cooldown_days: int = Field(90, ge=0, description="no same product after an offer")
-    decline_cooldown_days: int = Field(180, ge=0, description="no same product after a decline")
+    max_contacts: int = Field(
+        2, ge=0, le=MAX_COUNT, description="contacts per customer over all channels"
+    )
+    contacts_window_days: int = Field(30, ge=1, le=MAX_WINDOW_DAYS)
+    max_phone: int = Field(1, ge=0, le=MAX_COUNT, description="phone calls per customer")
+    phone_window_days: int = Field(90, ge=1, le=MAX_WINDOW_DAYS)
+    product_cooldown_days: int = Field(
+        90, ge=0, le=MAX_WINDOW_DAYS, description="no same product after an offer"
+    )
+    decline_cooldown_days: int = Field(
+        180, ge=0, le=MAX_WINDOW_DAYS, description="no same product after a decline"
+    )
 
 
 class Campaign(BaseModel):
@@ -47,6 +59,24 @@ class Campaign(BaseModel):
     start: date
     end: date
     capacity: dict[Channel, int] = Field(description="contacts per channel per run")
+
+    @field_validator("id", "product")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        """Ids become file names and ledger keys: the grammar of `features.ids`."""
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value[:40]!r} {problem} (example: savings-q4)")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _date(cls, value: date) -> date:
+        problem = date_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value.isoformat()} {problem}")
+        return value
+
     min_propensity: float = Field(0.0, ge=0.0, le=1.0)
     value: float = Field(1.0, gt=0.0, description="value of one acceptance, EUR")
     control_share: float = Field(0.1, ge=0.0, lt=1.0)
@@ -64,8 +94,8 @@ class Campaign(BaseModel):
                 f"campaign {self.id}: capacity must name exactly the channels "
                 f"(missing: {missing}, not in channels: {extra})"
             )
-        if any(v < 0 for v in self.capacity.values()):
-            raise ValueError(f"campaign {self.id}: capacity must be >= 0")
+        if any(not 0 <= v <= MAX_COUNT for v in self.capacity.values()):
+            raise ValueError(f"campaign {self.id}: capacity must be 0..{MAX_COUNT:,}")
         return self
 
     def active_on(self, day: date) -> bool:
@@ -86,19 +116,24 @@ class ServingConfig(BaseModel):
         default_factory=lambda: {"email": 0.6, "sms": 0.7, "post": 0.8, "phone": 1.0},
         description="relative effect of a channel on acceptance, used in expected value",
     )
-    current_customer_days: int = Field(90, ge=1)
+    current_customer_days: int = Field(90, ge=1, le=MAX_WINDOW_DAYS)
     adult_age: int = Field(18, ge=0, description="below this age: no offer, no channel")
     child_benefit_pattern: str = Field(
         r"(?i)\bSVB\b|kinderbijslag|child benefit",
         description="regex on counterparty/description of credits that are child benefit",
     )
-    child_benefit_days: int = Field(120, ge=1, description="child benefit seen in this window")
+    child_benefit_days: int = Field(
+        120, ge=1, le=MAX_WINDOW_DAYS, description="child benefit seen in this window"
+    )
     distress: DistressConfig = Field(
         DistressConfig(), description="passed through to features.distress (thresholds)"
     )
     products: tuple[ProductSpec, ...] = DEFAULT_PRODUCT_SPECS
     ledger_url: str | None = Field(None, description="None = SQLite file in the work directory")
-    reasons_per_offer: int = Field(3, ge=0)
+    reasons_per_offer: int = Field(3, ge=0, le=100)
+    lock_timeout_seconds: float = Field(
+        60.0, gt=0, le=86_400, description="wait this long for the ledger lock, then fail"
+    )
 
     def factor(self, channel: str) -> float:
         return self.channel_factors.get(channel, 1.0)  # type: ignore[call-overload]

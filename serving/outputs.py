@@ -2,14 +2,17 @@
 
 Channel files are CSV (`<out>/<run_id>/<channel>.csv`; columns customer_id, campaign_id,
 product, channel, propensity, reasons with the sentences joined by " | ") because every
-mailing, SMS and dialler system reads CSV. They are written to a temporary directory and
-moved into place only after the ledger transaction committed.
+mailing, SMS and dialler system reads CSV. They are written to a staging directory of this
+process and renamed into place only after the ledger transaction committed (`serving.publish`).
+
+Marketing opens these files in a spreadsheet, so any text cell starting with `=`, `+`, `-`,
+`@`, a tab or a carriage return is prefixed with a single quote (OWASP CSV injection); the
+customer ids of the bank's data are not otherwise restricted (`features.ids`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,11 +21,13 @@ from typing import Any
 import polars as pl
 from rich.table import Table
 
+from features.paths import new_staging_dir, safe_path
 from features.schemas import CHANNELS
 from serving.reasons import order_expr
 
 REASON_SEPARATOR = " | "
 CHANNEL_COLUMNS = ("customer_id", "campaign_id", "product", "channel", "propensity", "reasons")
+FORMULA_START = r"^[=+\-@\t\r]"  # a spreadsheet reads a cell starting with these as a formula
 
 
 @dataclass
@@ -84,30 +89,43 @@ def count_outcomes(decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def escape_cell(column: str) -> pl.Expr:
+    """The text column with a leading quote where a spreadsheet would see a formula."""
+    col = pl.col(column)
+    return (
+        pl.when(col.str.contains(FORMULA_START))
+        .then(pl.lit("'") + col)
+        .otherwise(col)
+        .alias(column)
+    )
+
+
 def channel_frames(selected: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """One frame per channel with the columns of the channel file."""
+    """One frame per channel with the columns of the channel file, safe for a spreadsheet."""
     flat = selected.with_columns(
         reasons=pl.col("reasons").list.join(REASON_SEPARATOR).fill_null("")
     ).select(CHANNEL_COLUMNS)
-    return {ch: flat.filter(pl.col("channel") == ch).sort("customer_id") for ch in CHANNELS}
+    text = [c for c in CHANNEL_COLUMNS if flat.schema[c] == pl.String]
+    flat = flat.sort("customer_id", "campaign_id").with_columns(escape_cell(c) for c in text)
+    return {ch: flat.filter(pl.col("channel") == ch) for ch in CHANNELS}
+
+
+def final_dir(out_dir: Path, run_id: str) -> Path:
+    """`<out_dir>/<run_id>`, resolved and checked to lie inside `out_dir`."""
+    return safe_path(out_dir, run_id)
+
+
+def write_files(frames: dict[str, pl.DataFrame], summary_json: str, directory: Path) -> None:
+    """The channel files and summary.json into `directory` (a staging directory)."""
+    for channel, frame in frames.items():
+        frame.write_csv(directory / f"{channel}.csv")
+    (directory / "summary.json").write_text(summary_json, encoding="utf-8")
 
 
 def write_staged(frames: dict[str, pl.DataFrame], summary: RunSummary, out_dir: Path) -> Path:
-    """Write channel files and summary.json to a staging directory next to the final one."""
-    staging = out_dir / f".{summary.run_id}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for channel, frame in frames.items():
-        frame.write_csv(staging / f"{channel}.csv")
-    final = out_dir / summary.run_id
+    """Write channel files and summary.json to a new staging directory next to the final one."""
+    final = final_dir(out_dir, summary.run_id)
+    staging = new_staging_dir(final.parent, summary.run_id)
     summary.files = [final / f"{ch}.csv" for ch in frames] + [final / "summary.json"]
-    (staging / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+    write_files(frames, json.dumps(summary.to_json(), indent=2), staging)
     return staging
-
-
-def publish(staging: Path, out_dir: Path, run_id: str) -> Path:
-    """Move the staged files into `<out_dir>/<run_id>` (replacing an earlier run's files)."""
-    final = out_dir / run_id
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    return final

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from serving.config import ServingConfig
-from serving.ledger import RunExistsError
+from serving.ledger import PublishedRunError, RunExistsError
 
 CAMPAIGNS = """
 [policy]
@@ -76,7 +76,8 @@ def test_select_then_explain(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "r1" / "email.csv").read_text().count("\n") == 3
     again = runner.invoke(app, args)
     assert isinstance(again.exception, RunExistsError)
-    assert runner.invoke(app, [*args, "--replace"]).exit_code == 0
+    refused = runner.invoke(app, [*args, "--replace"])  # published: append-only
+    assert isinstance(refused.exception, PublishedRunError)
     shown = runner.invoke(app, ["explain", "c004", "--ledger-url", url])
     assert shown.exit_code == 0 and "selected" in shown.output and "r1" in shown.output
 

@@ -68,7 +68,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     ) -> None:
         """Select whom to contact through which channel, and record it in the ledger."""
+        from features.ids import validate_run_id
         from serving.jobs import select_job
+
+        if run_id is not None:
+            validate_run_id(run_id)  # before any data is read
 
         summary = select_job(
             data_dir,
@@ -99,12 +103,18 @@ def register(app: typer.Typer) -> None:
         work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
         as_json: bool = typer.Option(False, "--json", help="print the decisions as JSON"),
     ) -> None:
-        """Show every decision about a customer with its stored reasons."""
-        from serving.jobs import explain_customer
+        """Show every decision and contact held about a customer (access request)."""
+        from serving.access import customer_record
 
-        rows = explain_customer(customer_id, ledger_url, work_dir)
+        record = customer_record(customer_id, ledger_url, work_dir)
+        rows = record.decisions
         if as_json:
-            console.print_json(rows.write_json())
+            payload = {
+                "customer_id": customer_id,
+                "decisions": rows.to_dicts(),
+                "contacts": record.contacts.to_dicts(),
+            }
+            console.print_json(json.dumps(payload, default=str))
             return
         table = Table(title=f"Decisions about customer {customer_id}")
         for col in ("as_of", "run", "campaign", "channel", "outcome", "reason", "score", "why"):
@@ -123,3 +133,9 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         if rows.is_empty():
             console.print("no decisions recorded for this customer")
+        held = Table(title=f"Contacts held about customer {customer_id} (runs and imported)")
+        for col in ("contacted_at", "source", "run", "campaign", "product", "channel", "outcome"):
+            held.add_column(col, overflow="fold")
+        for r in record.contacts.iter_rows(named=True):
+            held.add_row(*(str(v) if v is not None else "" for v in r.values()))
+        console.print(held)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.config import FeatureConfig
 from features.errors import ConfigError
+from features.ids import date_problem, name_problem
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from training.config import TrainingConfig
@@ -49,6 +50,22 @@ class RunSettings(Strict):
     run_id: str | None = Field(None, description="ledger run id; empty: run-<as_of>")
     replace: bool = Field(False, description="replace an earlier run with the same id")
     promote: bool = Field(False, description="make the new models champion regardless")
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        problem = name_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(f"a run id {problem} (example: run-2026-11-02)")
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, value: date | None) -> date | None:
+        problem = date_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(f"{value} {problem}")
+        return value
 
 
 class LedgerConfig(Strict):

@@ -16,7 +16,9 @@ from pathlib import Path
 import polars as pl
 
 from features.errors import ModelNotFoundError
+from features.ids import validate_date, validate_run_id
 from features.io import LoadResult, load_tables, write_rejected
+from features.paths import safe_path
 from features.schemas import Tables
 from models.bundle import ModelBundle
 from models.registry import load_bundle, resolve_tracking_uri
@@ -139,10 +141,10 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     tables = load.tables
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
     as_of = config.run.as_of or default_as_of(tables)
-    run_id = config.run.run_id or f"run-{as_of.isoformat()}"
+    validate_date(as_of, "--as-of")
+    run_id = validate_run_id(config.run.run_id or f"run-{as_of.isoformat()}", "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)
-    if not config.run.replace:
-        ledger_db.refuse_existing_run(ledger, run_id)
+    ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
     step("building features and training the models", 0.2)
     training = train_products(
         tables,
@@ -159,7 +161,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     summary, notes = score_and_select(config, tables, as_of, run_id, tracking_uri)
     step("writing the report", 0.95)
     data = build_report_data(config, summary, training, source=str(data_dir), notes=notes)
-    report = write_report(data, work / "reports" / f"{run_id}.html")
+    report = write_report(data, safe_path(work / "reports", f"{run_id}.html"))
     step("done", 1.0)
     return JobResult(
         work_dir=work,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 from features.errors import ConfigError
+from features.ids import validate_date
 
 
 def parse_date(text: str, option: str) -> date:
     """`YYYY-MM-DD`, or a ConfigError naming the option (exit 2, no traceback)."""
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from None
+    return validate_date(value, option)
 
 
 def split_names(text: str) -> list[str]:

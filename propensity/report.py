@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 from matplotlib.figure import Figure
 
+from features.paths import write_text_atomic
 from serving.reasons import GATE_ORDER, order_expr
 
 METRICS = (
@@ -159,6 +160,4 @@ removed before scoring: their payments are never profiled.</p>
 
 
 def write_report(data: ReportData, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(data), encoding="utf-8")
-    return path
+    return write_text_atomic(path, render_report(data))  # a failure leaves the old file

@@ -233,7 +233,7 @@ def run_selection(
     overrides `config.lock_timeout_seconds`.
     """
     validate_run_id(run_id)
-    validate_date(as_of, "as_of")
+    validate_date(as_of, "--as-of")
     final = final_dir(out_dir, run_id)
     timeout = lock_timeout if lock_timeout is not None else config.lock_timeout_seconds
     engine = lg.make_engine(lg.ledger_url(ledger_url or config.ledger_url, work_dir), timeout)

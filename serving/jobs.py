@@ -7,17 +7,18 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-import sqlalchemy as sa
 
 from features.errors import ConfigError
 from features.io import load_tables
-from serving import ledger as lg
+from serving.access import explain_customer  # re-exported: its home is serving.access
 from serving.batch import run_selection
 from serving.config import DEFAULT_CAMPAIGNS, load_campaigns, load_serving_config
 from serving.outputs import RunSummary
 from serving.scoring import SCORE_SCHEMA, feature_explainer, load_bundles, model_versions, score
 
 log = logging.getLogger(__name__)
+
+__all__ = ["explain_customer", "score_job", "select_job"]
 
 
 def score_job(
@@ -102,38 +103,3 @@ def _default_run_id(as_of: date) -> str:
     from datetime import datetime
 
     return f"{as_of.isoformat()}-{datetime.now().strftime('%H%M%S')}"
-
-
-def explain_customer(
-    customer_id: str, ledger_url: str | None = None, work_dir: Path = Path("propensity-work")
-) -> pl.DataFrame:
-    """Every decision about a customer, newest run first, with the stored reasons."""
-    engine = lg.make_engine(lg.ledger_url(ledger_url, work_dir))
-    try:
-        if not lg.has_ledger(engine):
-            raise ConfigError(f"no ledger at {engine.url} (run `propensity select` first)")
-        d, r = lg.decisions, lg.runs
-        stmt = (
-            sa.select(
-                r.c.as_of,
-                d.c.run_id,
-                d.c.campaign_id,
-                d.c.product,
-                d.c.channel,
-                d.c.outcome,
-                d.c.reason,
-                d.c.propensity,
-                d.c.model_version,
-                d.c.reasons,
-            )
-            .join(r, r.c.run_id == d.c.run_id)
-            .where(d.c.customer_id == customer_id)
-            .order_by(r.c.created_at.desc(), d.c.campaign_id)
-        )
-        with engine.connect() as conn:
-            result = conn.execute(stmt)
-            return pl.DataFrame(
-                [tuple(x) for x in result], schema=list(result.keys()), orient="row"
-            )
-    finally:
-        engine.dispose()

@@ -15,8 +15,17 @@ from pathlib import Path
 import polars as pl
 
 from features.errors import ContractError, Fault, RejectedRowsError
+from features.paths import atomic_file
 from features.schemas import SPECS, Tables, TableSpec, empty_frame
-from features.validate import RowContext, cast_to_contract, key_faults, rejection_reason
+from features.validate import (
+    ROW,
+    RowContext,
+    cast_to_contract,
+    id_faults,
+    key_faults,
+    rejection_detail,
+    rejection_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,8 @@ class LoadResult:
     tables: Tables
     rows: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
+    consenting: pl.Series = field(default_factory=lambda: pl.Series("customer_id", [], pl.String))
+    withheld: dict[str, int] = field(default_factory=dict)  # rejected rows never written
 
     @property
     def rejected_counts(self) -> dict[str, dict[str, int]]:
@@ -107,23 +118,41 @@ def _load_one(data_dir: Path, spec: TableSpec, faults: list[Fault]) -> pl.LazyFr
     if cast_faults:
         return None
     faults.extend(key_faults(cast, spec))
+    faults.extend(id_faults(cast, spec))
     return cast
 
 
 def _quarantine(
-    lf: pl.LazyFrame, table: str, ctx: RowContext
+    lf: pl.LazyFrame, spec: TableSpec, ctx: RowContext
 ) -> tuple[pl.LazyFrame, pl.DataFrame, int]:
-    """Split a table into good rows (lazy) and rejected rows (with a `reason` column)."""
-    reason = rejection_reason(table, ctx)
+    """Split a table into good rows (lazy) and rejected rows, kept minimal: row number, key,
+    customer id, column, reason and offending value (`features.validate.REJECTED_COLUMNS`)."""
+    reason = rejection_reason(spec.name, ctx)
     marked = lf.with_columns(reason)
     stats = marked.select(
         pl.len().alias("rows"), pl.col("reason").is_not_null().sum().alias("bad")
     ).collect(engine="streaming")
     rows, bad = stats.row(0)
+    ids = [c for c in (*spec.key, "customer_id") if c in spec.schema]
+    minimal = (
+        lf.with_row_index(ROW, offset=1)
+        .with_columns(reason)
+        .filter(pl.col("reason").is_not_null())
+        .with_columns(rejection_detail(spec.name))
+        .select(ROW, *dict.fromkeys(ids), "column", "reason", "value")
+    )
     if not bad:
-        return lf, marked.head(0).collect(), rows
-    rejected = marked.filter(pl.col("reason").is_not_null()).collect(engine="streaming")
+        return lf, minimal.head(0).collect(), rows
+    rejected = minimal.collect(engine="streaming")
     return marked.filter(pl.col("reason").is_null()).drop("reason"), rejected, rows
+
+
+def _consenting(consents: pl.LazyFrame | None) -> pl.Series:
+    """Ids with a consent row allowing payment-data marketing, before any row is rejected."""
+    if consents is None:
+        return pl.Series("customer_id", [], pl.String)
+    allowed = consents.filter(pl.col("payment_data_marketing").fill_null(False))
+    return allowed.select("customer_id").unique().collect()["customer_id"]
 
 
 def load_tables(
@@ -147,11 +176,12 @@ def load_tables(
     if faults:
         raise ContractError(faults)
     result = LoadResult(tables=Tables(**{n: empty_frame(SPECS[n]) for n in LOAD_ORDER}))
+    result.consenting = _consenting(cast["consents"])
     frames: dict[str, pl.LazyFrame] = {}
     ctx = RowContext(today or date.today(), pl.Series("customer_id", [], pl.String))
     for name in LOAD_ORDER:
         lf = cast[name] if cast[name] is not None else empty_frame(SPECS[name])
-        good, rejected, rows = _quarantine(lf, name, ctx)
+        good, rejected, rows = _quarantine(lf, SPECS[name], ctx)
         if name == "customers":
             ids = good.select("customer_id").collect()["customer_id"]
             ctx = RowContext(ctx.today, ids)
@@ -171,7 +201,11 @@ def load_tables(
 
 
 def write_rejected(result: LoadResult, out_dir: Path, data_dir: Path | None = None) -> list[Path]:
-    """Write each table's rejected rows to `<out_dir>/<table>.rejected.parquet`."""
+    """Write each table's rejected rows to `<out_dir>/<table>.rejected.parquet`.
+
+    Rows of customers who objected or have no consent row are never written, only counted
+    (`LoadResult.withheld`): the quarantine must not keep what profiling may not use.
+    """
     out_dir = Path(out_dir)
     if data_dir is not None and out_dir.resolve() == Path(data_dir).resolve():
         raise ContractError(
@@ -180,9 +214,20 @@ def write_rejected(result: LoadResult, out_dir: Path, data_dir: Path | None = No
     written = []
     for table, df in result.rejected.items():
         path = out_dir / f"{table}.rejected.parquet"
-        if df.height:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            df.write_parquet(path)
+        kept = df
+        if "customer_id" in df.columns:
+            ids = pl.col("customer_id")
+            kept = df.filter(ids.is_null() | ids.is_in(result.consenting.implode()))
+        result.withheld[table] = df.height - kept.height
+        if result.withheld[table]:
+            log.warning(
+                "%s: %d rejected row(s) of objectors or customers without consent not written",
+                table,
+                result.withheld[table],
+            )
+        if kept.height:
+            with atomic_file(path) as tmp:
+                kept.write_parquet(tmp)
             written.append(path)
         elif path.exists():
             path.unlink()  # a stale file from an earlier load would misreport this one

@@ -1,9 +1,13 @@
 """Contract checks: table-level faults stop the load; row-level faults are quarantined.
 
 Table-level faults (missing column, uncastable values, null or duplicate keys) mean the table
-cannot be trusted at all, so they raise `ContractError` listing every fault with an example row.
-Row-level faults (a zero amount, an unknown method, ...) affect single rows: those rows get a
-`reason` and are set aside, counted and written out, never silently dropped.
+cannot be trusted at all, so they raise `ContractError` listing every fault with an example.
+Row-level faults (a zero amount, an unknown method, ...) affect single rows: those rows are set
+aside, counted and written out, never silently dropped.
+
+Data minimisation: an example names the row number, the row's key and the offending value
+only, never the whole row (stderr ends up in cron logs); a rejected row is kept as row number,
+key, customer id, column, reason and offending value (`REJECTED_COLUMNS`), never whole.
 """
 
 from __future__ import annotations
@@ -16,18 +20,33 @@ import polars as pl
 
 from features.casting import describe_dtype, to_contract
 from features.errors import Fault
+from features.ids import CUSTOMER_ID_MAX, NAME_GRAMMAR, NAME_MAX, NAME_PATTERN
 from features.schemas import CHANNELS, METHODS, OUTCOMES, TableSpec
 
-_EXAMPLE_COLUMNS = 6
+ROW = "row"  # 1-based row number in the table as read
+REJECTED_COLUMNS = (ROW, "column", "reason", "value")  # plus the table's key and customer_id
+_VALUE_MAX = 100
 
 
-def example_row(lf: pl.LazyFrame, condition: pl.Expr) -> str | None:
-    """The first row matching `condition`, as short `column=value` text for an error message."""
-    rows = lf.filter(condition).head(1).collect()
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _VALUE_MAX else text[: _VALUE_MAX - 4] + "...'"
+
+
+def example_row(
+    lf: pl.LazyFrame, condition: pl.Expr, key: tuple[str, ...] = (), column: str | None = None
+) -> str | None:
+    """The first row matching `condition` as `row N, key=..: column=value` (nothing else)."""
+    names = lf.collect_schema().names()
+    shown = [k for k in key if k in names and k != column]
+    if column is not None and column in names:
+        shown.append(column)
+    rows = lf.with_row_index(ROW, offset=1).filter(condition).select(ROW, *shown).head(1).collect()
     if rows.height == 0:
         return None
-    items = list(rows.row(0, named=True).items())[:_EXAMPLE_COLUMNS]
-    return "{" + ", ".join(f"{k}={v!r}" for k, v in items) + "}"
+    row = rows.row(0, named=True)
+    parts = [f"{k}={_short(row[k])}" for k in shown]
+    return f"row {row[ROW]}" + (": " + ", ".join(parts) if parts else "")
 
 
 def cast_to_contract(raw: pl.LazyFrame, spec: TableSpec) -> tuple[pl.LazyFrame, list[Fault]]:
@@ -71,7 +90,7 @@ def cast_to_contract(raw: pl.LazyFrame, spec: TableSpec) -> tuple[pl.LazyFrame, 
                         spec.name,
                         name,
                         f"{n} value(s) cannot be read as {dtype}",
-                        example_row(raw, failures[name]),
+                        example_row(raw, failures[name], spec.key, name),
                     )
                 )
     return raw.select(exprs), faults
@@ -93,7 +112,7 @@ def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
             spec.name,
             k,
             f"{row[f'null_{k}']} row(s) with a null key",
-            example_row(lf, pl.col(k).is_null()),
+            example_row(lf, pl.col(k).is_null(), spec.key),
         )
         for k in key
         if row[f"null_{k}"]
@@ -105,17 +124,55 @@ def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
                 spec.name,
                 ", ".join(key),
                 f"{row['rows'] - row['uniq']} duplicate key(s)",
-                example_row(lf, dup),
+                example_row(lf, dup, spec.key),
             )
         )
     return faults
 
 
+def _bad_customer_id() -> pl.Expr:
+    ids = pl.col("customer_id")
+    return (ids.str.len_chars() > CUSTOMER_ID_MAX) | ids.str.contains(r"[\x00-\x1f\x7f]")
+
+
+def _bad_name(col: str) -> pl.Expr:
+    return ~pl.col(col).str.contains(f"^(?:{NAME_PATTERN.pattern})$") | (
+        pl.col(col).str.len_chars() > NAME_MAX
+    )
+
+
+# identifiers that become ledger keys, file names or model names (grammar: `features.ids`)
+ID_CHECKS: dict[str, tuple[tuple[str, Callable[[], pl.Expr], str], ...]] = {
+    "customers": (
+        (
+            "customer_id",
+            _bad_customer_id,
+            f"customer id(s) longer than {CUSTOMER_ID_MAX} characters or with control characters",
+        ),
+    ),
+    "products": (("product", lambda: _bad_name("product"), f"product name(s) not {NAME_GRAMMAR}"),),
+}
+
+
+def id_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
+    """Ids that break the grammar of `features.ids`: table-level, before anything is written."""
+    faults = []
+    for column, bad, problem in ID_CHECKS.get(spec.name, ()):
+        condition = bad().fill_null(False)
+        n = lf.select(condition.sum()).collect(engine="streaming").item()
+        if n:
+            example = example_row(lf, condition, (), column)
+            faults.append(Fault(spec.name, column, f"{n} {problem}", example))
+    return faults
+
+
 @dataclass(frozen=True)
 class RowRule:
-    """A row-level check: `rejects(ctx)` is true for rows to quarantine with `reason`."""
+    """A row-level check: `rejects(ctx)` is true for rows to quarantine with `reason`;
+    `column` holds the offending value."""
 
     reason: str
+    column: str
     rejects: Callable[[RowContext], pl.Expr]
 
 
@@ -130,12 +187,14 @@ class RowContext:
 
 
 def _null(col: str) -> RowRule:
-    return RowRule(f"null_{col}", lambda _ctx: pl.col(col).is_null())
+    return RowRule(f"null_{col}", col, lambda _ctx: pl.col(col).is_null())
 
 
 def _unknown_customer() -> RowRule:
     return RowRule(
-        "unknown_customer", lambda ctx: ~pl.col("customer_id").is_in(ctx.known_customers.implode())
+        "unknown_customer",
+        "customer_id",
+        lambda ctx: ~pl.col("customer_id").is_in(ctx.known_customers.implode()),
     )
 
 
@@ -143,22 +202,26 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
     "customers": (
         _null("birth_date"),
         _null("customer_since"),
-        RowRule("birth_date_in_future", lambda ctx: pl.col("birth_date") > ctx.today),
+        RowRule("birth_date_in_future", "birth_date", lambda ctx: pl.col("birth_date") > ctx.today),
     ),
     "transactions": (
         _null("customer_id"),
         _null("booked_at"),
         _null("amount"),
         _null("method"),
-        RowRule("amount_not_finite", lambda _ctx: ~pl.col("amount").is_finite()),
-        RowRule("amount_zero", lambda _ctx: pl.col("amount") == 0),
-        RowRule("unknown_method", lambda _ctx: ~pl.col("method").is_in(METHODS)),
+        RowRule("amount_not_finite", "amount", lambda _ctx: ~pl.col("amount").is_finite()),
+        RowRule("amount_zero", "amount", lambda _ctx: pl.col("amount") == 0),
+        RowRule("unknown_method", "method", lambda _ctx: ~pl.col("method").is_in(METHODS)),
         _unknown_customer(),
-        RowRule("booked_in_future", lambda ctx: pl.col("booked_at") >= ctx.tomorrow),
+        RowRule("booked_in_future", "booked_at", lambda ctx: pl.col("booked_at") >= ctx.tomorrow),
     ),
     "products": (
         _null("opened_at"),
-        RowRule("closed_before_opened", lambda _ctx: pl.col("closed_at") < pl.col("opened_at")),
+        RowRule(
+            "closed_before_opened",
+            "closed_at",
+            lambda _ctx: pl.col("closed_at") < pl.col("opened_at"),
+        ),
         _unknown_customer(),
     ),
     "consents": (
@@ -170,9 +233,18 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
         _null("product"),
         _null("channel"),
         _null("contacted_at"),
-        RowRule("unknown_channel", lambda _ctx: ~pl.col("channel").is_in(CHANNELS)),
+        RowRule(
+            "product_too_long", "product", lambda _ctx: pl.col("product").str.len_chars() > NAME_MAX
+        ),
+        RowRule(
+            "campaign_id_too_long",
+            "campaign_id",
+            lambda _ctx: pl.col("campaign_id").str.len_chars() > NAME_MAX,
+        ),
+        RowRule("unknown_channel", "channel", lambda _ctx: ~pl.col("channel").is_in(CHANNELS)),
         RowRule(
             "unknown_outcome",
+            "outcome",
             lambda _ctx: pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES),
         ),
         _unknown_customer(),
@@ -189,3 +261,17 @@ def rejection_reason(table: str, ctx: RowContext) -> pl.Expr:
     for rule in rules[1:]:
         expr = expr.when(rule.rejects(ctx).fill_null(False)).then(pl.lit(rule.reason))
     return expr.otherwise(None).alias("reason")
+
+
+def rejection_detail(table: str) -> list[pl.Expr]:
+    """`column` and `value` (as text) of a row marked by `rejection_reason` (null if good)."""
+    rules = ROW_RULES.get(table, ())
+    if not rules:
+        return [pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value")]
+    reason = pl.col("reason")
+    column = pl.when(reason == rules[0].reason).then(pl.lit(rules[0].column))
+    value = pl.when(reason == rules[0].reason).then(pl.col(rules[0].column).cast(pl.String))
+    for rule in rules[1:]:
+        column = column.when(reason == rule.reason).then(pl.lit(rule.column))
+        value = value.when(reason == rule.reason).then(pl.col(rule.column).cast(pl.String))
+    return [column.otherwise(None).alias("column"), value.otherwise(None).alias("value")]

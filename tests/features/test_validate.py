@@ -145,7 +145,8 @@ def test_amount_with_decimal_comma_is_a_cast_fault(tmp_path: Path) -> None:
     )
     (msg,) = faults_of(write(tmp_path / "d", tables, "csv"))
     assert msg.startswith("transactions.amount: 1 value(s) cannot be read as number")
-    assert "'12,50'" in msg and "transaction_id='t2'" in msg
+    assert "'12,50'" in msg and "transaction_id='t2'" in msg and "row 2" in msg
+    assert "Albert Heijn" not in msg  # the example names the key and the value, not the row
 
 
 def test_bool_that_is_maybe(tmp_path: Path) -> None:
@@ -218,8 +219,11 @@ def test_row_faults_are_quarantined_and_written_aside(tmp_path: Path) -> None:
         "t4",
     ]
     written = pl.read_parquet(out / "transactions.rejected.parquet")
-    assert sorted(written["transaction_id"]) == ["b1", "b2", "b3", "b4", "b5", "b6"]
-    assert "reason" in written.columns
+    # minimal rows; c2 objected and c9 has no consent row: counted, never written
+    assert sorted(written["transaction_id"]) == ["b1", "b2", "b3", "b5"]
+    assert written.columns == ["row", "transaction_id", "customer_id", "column", "reason", "value"]
+    assert result.withheld["transactions"] == 2 and result.withheld["products"] == 1
+    assert not (out / "products.rejected.parquet").exists()
     assert sorted(p.name for p in data_dir.iterdir()) == before  # input left untouched
     with pytest.raises(RejectedRowsError):
         load_tables(data_dir, strict=True, today=TODAY)

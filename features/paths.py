@@ -10,6 +10,7 @@ only such a directory is ever removed recursively (`remove_staging_dir`).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from features.errors import ConfigError
+from features.errors import ConfigError, EnvironmentFailure
 
 _STAGING_MARK = ".staging-"
 _created: set[Path] = set()  # staging directories this process made (the only rmtree targets)
@@ -36,15 +37,27 @@ def safe_path(base: Path, *parts: str) -> Path:
 
 
 @contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """An OSError while writing `path` becomes one line naming it (exit 1: the environment)."""
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+        what = "disk full" if full else "cannot write"
+        raise EnvironmentFailure(f"{what}: {path} ({exc.strerror or exc})") from exc
+
+
+@contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it is fsynced and renamed to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        yield tmp
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

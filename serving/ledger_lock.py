@@ -29,6 +29,7 @@ from features.errors import ConfigError, EnvironmentFailure
 DEFAULT_LOCK_TIMEOUT = 60.0
 LOCK_KEY = 0x50524F50  # "PROP": the advisory lock all selection runs take
 _APP_PREFIX = "propensity "
+_LOCKING = "propensity_ledger_lock"  # execution option of the transaction that takes the lock
 _URL_EXAMPLE = "postgresql+psycopg://user@host:5432/db or sqlite:////abs/ledger.sqlite"
 
 
@@ -75,8 +76,11 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Connection) -> None:
+        # only the locked run transaction takes the write lock at BEGIN; reads (dry runs,
+        # explain, recovery checks) begin deferred and never wait for a running selection
+        locking = conn.get_execution_options().get(_LOCKING, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")
 
     return engine
 
@@ -132,6 +136,7 @@ def ledger_errors(engine: Engine) -> Iterator[None]:
 def acquire(engine: Engine, holder: str, timeout: float) -> Iterator[Connection]:
     """One transaction holding the ledger lock, waiting at most `timeout` seconds for it."""
     with engine.connect() as conn:
+        conn = conn.execution_options(**{_LOCKING: True})
         try:
             trans = conn.begin()
         except sa.exc.OperationalError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 from rich.table import Table
 
-from features.paths import new_staging_dir, safe_path
+from features.paths import new_staging_dir, safe_path, writing
 from features.schemas import CHANNELS
 from serving.reasons import order_expr
 
@@ -118,8 +118,10 @@ def final_dir(out_dir: Path, run_id: str) -> Path:
 def write_files(frames: dict[str, pl.DataFrame], summary_json: str, directory: Path) -> None:
     """The channel files and summary.json into `directory` (a staging directory)."""
     for channel, frame in frames.items():
-        frame.write_csv(directory / f"{channel}.csv")
-    (directory / "summary.json").write_text(summary_json, encoding="utf-8")
+        with writing(directory / f"{channel}.csv"):
+            frame.write_csv(directory / f"{channel}.csv")
+    with writing(directory / "summary.json"):
+        (directory / "summary.json").write_text(summary_json, encoding="utf-8")
 
 
 def write_staged(frames: dict[str, pl.DataFrame], summary: RunSummary, out_dir: Path) -> Path:

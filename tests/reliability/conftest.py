@@ -27,6 +27,7 @@ _spec.loader.exec_module(_serving)
 pg_base_url = _serving.pg_base_url
 new_ledger = _serving.new_ledger
 ledger_url = _serving.ledger_url
+PgSchemas = _serving.PgSchemas
 
 from rig import TALLY  # noqa: E402  (after the path set-up above)
 

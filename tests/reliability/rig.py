@@ -13,9 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
+import pytest
 import sqlalchemy as sa
 from serving_world import AS_OF, adult, build_world
 
+__all__ = ["AS_OF"]
+
+from propensity.cli import main
 from serving.config import ServingConfig
 
 TALLY: Counter[str] = Counter()  # what the suite tried (kills, faults, hostile inputs)
@@ -159,3 +163,28 @@ def check_invariants(url: str, out: Path) -> dict[str, bool]:
         contacts = query(url, f"select count(*) from contacts where run_id = '{run_id}'")[0][0]
         assert contacts == len(selected)
     return state
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    old = sys.argv
+    sys.argv = ["propensity", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def refused(args: list[str], capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    """Exit 2, one error (a config error may list its keys on indented lines), no traceback."""
+    code, _, err = cli(args, capsys)
+    TALLY["hostile inputs"] += 1
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, (code, err)
+    message = err[err.index("error:") :]
+    for word in words:
+        assert word in message, (word, message)
+    return message

@@ -276,20 +276,26 @@ def _select(
     if dry_run:
         return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
     publish_pending(engine, final.parent, run_id, timeout, skip=run_id if replace else None)
-    with lg.locked(engine, run_id, timeout) as conn:
-        if not replace:
-            lg.ensure_new_run(conn, run_id)
-        else:
-            if lg.run_exists(conn, run_id) and final.exists():
-                lg.mark_published(conn, run_id)  # its files went out before a kill: published
-            lg.prepare_replace(conn, run_id)
-        merge_imported(conn, imported)
-        summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
-        selected = decisions.filter(pl.col("outcome") == "selected")
-        staging = write_staged(channel_frames(selected), summary, final.parent)
-        t0 = time.perf_counter()
-        _write_run(conn, summary, decisions, as_of)
-        log.info("wrote %d decision(s) in %.1f s", decisions.height, time.perf_counter() - t0)
+    staging: Path | None = None
+    try:
+        with lg.locked(engine, run_id, timeout) as conn:
+            if not replace:
+                lg.ensure_new_run(conn, run_id)
+            else:
+                if lg.run_exists(conn, run_id) and final.exists():
+                    lg.mark_published(conn, run_id)  # its files went out before a kill
+                lg.prepare_replace(conn, run_id)
+            merge_imported(conn, imported)
+            summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
+            selected = decisions.filter(pl.col("outcome") == "selected")
+            staging = write_staged(channel_frames(selected), summary, final.parent)
+            t0 = time.perf_counter()
+            _write_run(conn, summary, decisions, as_of)
+            log.info("wrote %d decision(s) in %.1f s", decisions.height, time.perf_counter() - t0)
+    except BaseException:
+        if staging is not None:
+            remove_staging_dir(staging)  # rolled back: its files must never be published
+        raise
     try:
         with lg.locked(engine, run_id, timeout) as conn:
             finish(conn, run_id, staging, final)

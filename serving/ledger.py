@@ -25,7 +25,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from features.errors import PropensityError
 from features.ids import CUSTOMER_ID_MAX, NAME_MAX
-from serving.ledger_lock import DEFAULT_LOCK_TIMEOUT, acquire, ledger_errors, make_engine
+from serving.ledger_lock import (
+    DEFAULT_LOCK_TIMEOUT,
+    acquire,
+    check_reachable,
+    ledger_errors,
+    make_engine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +208,7 @@ def refuse_existing_run(url: str, run_id: str, replace: bool = False) -> None:
     """
     engine = make_engine(url)
     try:
+        check_reachable(engine)
         with ledger_errors(engine):
             if not has_ledger(engine):
                 return

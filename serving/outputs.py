@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 from rich.table import Table
 
-from features.paths import new_staging_dir, safe_path, writing
+from features.paths import new_staging_dir, remove_staging_dir, safe_path, writing
 from features.schemas import CHANNELS
 from serving.reasons import order_expr
 
@@ -129,5 +129,9 @@ def write_staged(frames: dict[str, pl.DataFrame], summary: RunSummary, out_dir: 
     final = final_dir(out_dir, summary.run_id)
     staging = new_staging_dir(final.parent, summary.run_id)
     summary.files = [final / f"{ch}.csv" for ch in frames] + [final / "summary.json"]
-    write_files(frames, json.dumps(summary.to_json(), indent=2), staging)
+    try:
+        write_files(frames, json.dumps(summary.to_json(), indent=2), staging)
+    except BaseException:
+        remove_staging_dir(staging)
+        raise
     return staging

@@ -94,7 +94,7 @@ def test_channel_files_agree_with_the_ledger(
     assert sent["customer_id"].is_unique().all()  # at most one offer per customer per run
     assert sent["reasons"].str.len_chars().min() > 0  # every offer carries its reasons
     status = _ledger(work, "select status from runs where run_id='e2e'")["status"].to_list()
-    assert status == ["complete"]
+    assert status == ["published"]  # committed, then its files published
 
 
 def test_nobody_without_consent_or_permission_is_contacted(

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.ids import MAX_WINDOW_DAYS
+
 
 class Rule(BaseModel):
     """One categorisation rule: every given criterion must match (AND); within a criterion any
@@ -48,9 +50,9 @@ class DistressConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window_days: int = Field(90, gt=0)
+    window_days: int = Field(90, gt=0, le=MAX_WINDOW_DAYS)
     debt_collection_min_count: int | None = Field(1, ge=1, description="None disables")
-    days_below_zero: int | None = Field(30, ge=1, description="None disables")
+    days_below_zero: int | None = Field(30, ge=1, le=MAX_WINDOW_DAYS, description="None disables")
     gambling_min_count: int | None = Field(3, ge=1, description="None disables")
 
 
@@ -68,10 +70,12 @@ class FeatureConfig(BaseModel):
     large_inflow_min_amount: float = Field(
         2_500.0, ge=0, description="EUR floor for the income-relative rule"
     )
-    large_inflow_days: int = Field(30, gt=0, description="window of the large-inflow event")
+    large_inflow_days: int = Field(
+        30, gt=0, le=MAX_WINDOW_DAYS, description="window of the large-inflow event"
+    )
     salary_increase_ratio: float = Field(0.05, gt=0, description="mean salary up by at least")
-    child_benefit_new_days: int = Field(90, gt=0)
-    first_trip_days: int = Field(30, gt=0)
+    child_benefit_new_days: int = Field(90, gt=0, le=MAX_WINDOW_DAYS)
+    first_trip_days: int = Field(30, gt=0, le=MAX_WINDOW_DAYS)
     rules: tuple[Rule, ...] = Field((), description="inline rules, tried before built-in ones")
     rules_file: Path | None = Field(None, description="a TOML file of [[rule]] tables")
     disabled_rules: tuple[str, ...] = Field((), description="built-in rule names to drop")
@@ -100,6 +104,8 @@ class FeatureConfig(BaseModel):
     def _windows_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or any(w <= 0 for w in v) or list(v) != sorted(set(v)):
             raise ValueError("windows must be positive, unique and ascending, e.g. (30, 90, 365)")
+        if v[-1] > MAX_WINDOW_DAYS:
+            raise ValueError(f"windows must be at most {MAX_WINDOW_DAYS} days, got {v[-1]}")
         return v
 
     @property

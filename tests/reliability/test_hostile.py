@@ -129,3 +129,24 @@ def test_explain_unknown_customer(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 assert AS_OF  # the run date every bank of the rig is built around
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[features]\nwindows = [30, 100000000]", "features.windows"),
+        ("[features.distress]\nwindow_days = 100000000", "window_days"),
+        ("[policy]\ncontacts_window_days = 100000000", "policy.contacts_window_days"),
+        ("[run]\nas_of = 9999-12-31", "run.as_of"),
+        ('[run]\nrun_id = "../x"', "run.run_id"),
+        ('[[products]]\nname = "a/b"', "products"),
+        ("[serving]\nlock_timeout_seconds = 0", "lock_timeout_seconds"),
+    ],
+)
+def test_propensity_toml_ranges(
+    toml: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "propensity.toml"
+    config.write_text(f'work_dir = "{tmp_path / "w"}"\n{toml}\n')
+    refused(["run", "--config", str(config)], capsys, key)
+    assert not (tmp_path / "w").exists()  # refused before anything is generated or trained

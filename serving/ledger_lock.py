@@ -167,6 +167,9 @@ def _pg_lock(conn: Connection, holder: str, timeout: float) -> None:
         time.sleep(0.2)
     name = sa.func.set_config("application_name", f"{_APP_PREFIX}{holder}"[:63], True)
     conn.execute(sa.select(name))
+    # row and table locks inside the run (e.g. the ALTER of a ledger upgrade while a reader
+    # holds the table) wait no longer than the advisory lock did
+    conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{int(timeout * 1000)}ms", True)))
 
 
 def _pg_holder(conn: Connection) -> str:

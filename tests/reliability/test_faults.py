@@ -131,3 +131,24 @@ def _wait(proc: subprocess.Popen, marker: Path) -> None:
 
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+def test_database_errors_carry_no_parameters(ledger_url: str) -> None:
+    """A failed insert is one line from the driver: no SQL text, no customer id parameters."""
+    from features.errors import EnvironmentFailure
+    from serving import ledger as lg
+
+    engine = lg.make_engine(ledger_url)
+    try:
+        row = {"customer_id": "SECRET-C1", "product": "savings", "channel": "email"}
+        with (
+            pytest.raises(EnvironmentFailure) as caught,
+            lg.ledger_errors(engine),
+            lg.locked(engine, "t") as conn,
+        ):
+            conn.execute(lg.contacts.insert(), [row])  # contacted_at, source: NOT NULL
+    finally:
+        engine.dispose()
+    message = str(caught.value)
+    TALLY["database faults"] += 1
+    assert "SECRET" not in message and "INSERT" not in message and "\n" not in message

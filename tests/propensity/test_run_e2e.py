@@ -176,7 +176,9 @@ def test_score_select_explain_commands_on_the_registered_champions(
         customer = sent["customer_id"][0]
         proc = cli("explain", customer, "--work-dir", str(tmp_path / "w"), "--json")
         assert proc.returncode == 0, proc.stderr[-2000:]
-        decisions = [d for d in json.loads(proc.stdout) if d["run_id"] == "cli"]
+        held = json.loads(proc.stdout)  # {customer_id, decisions, contacts}
+        decisions = [d for d in held["decisions"] if d["run_id"] == "cli"]
+        assert any(c["run_id"] == "cli" for c in held["contacts"])
         (decision,) = [d for d in decisions if d["outcome"] == "selected"]
         assert decision["channel"] == "email"
         assert decision["reasons"].splitlines() == sent["reasons"][0].split(" | ")

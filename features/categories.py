@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # The columns the rules read; categorisation happens once per distinct combination of them.
 KEY_COLUMNS = ("counterparty_name", "counterparty_iban", "mcc", "method", "description", "location")
 FALLBACK = "other"
+CHILD_BENEFIT = "child_benefit"  # the category whose rule is the one definition of child benefit
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,26 @@ class RuleSet:
     rules: tuple[Rule, ...]
     airport_location: tuple[str, ...]
     airport_mcc: tuple[int, ...]
+    eligibility_only: frozenset[str] = frozenset()
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Categories whose rows never reach a feature: special data (art. 9) and the
+        eligibility-only families (read by the responsible-lending check alone)."""
+        return self.special | self.eligibility_only
 
     @property
     def feature_categories(self) -> tuple[str, ...]:
-        """The categories that may become features (special ones never do)."""
-        return tuple(c for c in self.categories if c not in self.special)
+        """The categories that may become features (special and eligibility-only never do)."""
+        return tuple(c for c in self.categories if c not in self.excluded)
+
+    def excluded_columns(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """The column names in `names` that belong to an excluded family (the category name
+        as a whole `_`-separated part, e.g. `debt_collection_txn_count_30d`,
+        `days_since_last_gambling`): none may ever be a model feature."""
+        families = "|".join(re.escape(c) for c in sorted(self.excluded))
+        pattern = re.compile(rf"(?:^|_)(?:{families})(?:_|$)")
+        return [n for n in names if families and pattern.search(n)]
 
     @property
     def dtype(self) -> pl.Enum:
@@ -117,24 +133,26 @@ def _user_documents(config: FeatureConfig) -> list[tuple[dict[str, Any], list[Ru
 
 def _merge_categories(
     base: dict[str, Any], user_docs: list[tuple[dict[str, Any], list[Rule], str]]
-) -> tuple[list[str], set[str], dict[str, str]]:
+) -> tuple[list[str], set[str], set[str], dict[str, str]]:
     order = list(base)
     special = {name for name, spec in base.items() if spec.get("special", False)}
+    only = {name for name, spec in base.items() if spec.get("eligibility_only", False)}
     meanings = {name: str(spec.get("meaning", name)) for name, spec in base.items()}
     for doc, rules, source in user_docs:
         for name, spec in doc.get("categories", {}).items():
-            if name in special and not spec.get("special", True):
-                raise ConfigError(f"{source}: category {name!r} is special and stays special")
+            for flag, marked in (("special", special), ("eligibility_only", only)):
+                if name in marked and not spec.get(flag, True):
+                    raise ConfigError(f"{source}: category {name!r} is {flag} and stays {flag}")
+                if spec.get(flag, False):
+                    marked.add(name)
             if name not in meanings:
                 order.append(name)
-            if spec.get("special", False):
-                special.add(name)
             meanings[name] = str(spec.get("meaning", meanings.get(name, name)))
         for rule in rules:
             if rule.category not in meanings:
                 order.append(rule.category)
                 meanings[rule.category] = f"{rule.category} (user category)"
-    return order, special, meanings
+    return order, special, only, meanings
 
 
 def load_ruleset(config: FeatureConfig) -> RuleSet:
@@ -144,7 +162,7 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
     base = builtin_document()
     builtin = _parse_rules(base, "features/categories.toml")
     user_docs = _user_documents(config)
-    order, special, meanings = _merge_categories(base.get("categories", {}), user_docs)
+    order, special, only, meanings = _merge_categories(base.get("categories", {}), user_docs)
     user_rules = [r for _, rules, _ in user_docs for r in rules]
     special_names = {r.name for r in builtin if r.category in special}
     replaced = {r.name for r in user_rules} | set(config.disabled_rules)
@@ -170,6 +188,7 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
         rules=tuple(ordered),
         airport_location=tuple(flags.get("airport_location", ())),
         airport_mcc=tuple(int(m) for m in flags.get("airport_mcc", ())),
+        eligibility_only=frozenset(only),
     )
 
 

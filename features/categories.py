@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,14 +59,6 @@ class RuleSet:
         """The categories that may become features (special and eligibility-only never do)."""
         return tuple(c for c in self.categories if c not in self.excluded)
 
-    def excluded_columns(self, names: list[str] | tuple[str, ...]) -> list[str]:
-        """The column names in `names` that belong to an excluded family (the category name
-        as a whole `_`-separated part, e.g. `debt_collection_txn_count_30d`,
-        `days_since_last_gambling`): none may ever be a model feature."""
-        families = "|".join(re.escape(c) for c in sorted(self.excluded))
-        pattern = re.compile(rf"(?:^|_)(?:{families})(?:_|$)")
-        return [n for n in names if families and pattern.search(n)]
-
     @property
     def dtype(self) -> pl.Enum:
         return pl.Enum(self.categories)
@@ -82,6 +75,23 @@ class RuleSet:
             "location": bool(self.airport_location),
         }
         return tuple(c for c in KEY_COLUMNS if used[c])
+
+    def excluded_columns(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """The column names in `names` that belong to an excluded family (the category name
+        as a whole `_`-separated part, e.g. `debt_collection_txn_count_30d`,
+        `days_since_last_gambling`; a feature category that contains one, such as
+        `health_insurance`, is not a match): none may ever be a model feature."""
+        if not self.excluded:
+            return []
+
+        def part(categories: frozenset[str] | tuple[str, ...]) -> str:
+            alternatives = "|".join(re.escape(c) for c in sorted(categories, key=len)[::-1])
+            return rf"(?:^|_)(?:{alternatives})(?=_|$)"
+
+        allowed = re.compile(part(self.feature_categories)) if self.feature_categories else None
+        excluded = re.compile(part(self.excluded))
+        masked = {n: allowed.sub("_#", n) if allowed else n for n in names}
+        return [n for n in names if excluded.search(masked[n])]
 
 
 def _read_toml(text: str, source: str) -> dict[str, Any]:
@@ -314,4 +324,23 @@ def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyF
         category_expr(ruleset).alias("category"),
         rule_name_expr(ruleset).alias("rule"),
         airport_expr(ruleset),
+    )
+
+
+def child_benefit_flags(
+    transactions: pl.LazyFrame, start: date, end: date, ruleset: RuleSet
+) -> pl.LazyFrame:
+    """`customer_id`, `child_benefit`: for every customer with a booking in [start, end),
+    whether one of them is child benefit by the categorisation rules (the one definition:
+    the first matching rule's category is `child_benefit`, so an AOW pension from the SVB is
+    not). Customers without a booking in the window are absent: left-join and fill False."""
+    booked = pl.col("booked_at")
+    window = booked.is_between(
+        datetime.combine(start, time()), datetime.combine(end, time()), closed="left"
+    )
+    rows = transactions.filter(window).select("customer_id", "amount", *ruleset.key_columns)
+    return (
+        categorise(rows, ruleset)
+        .group_by("customer_id")
+        .agg((pl.col("category") == CHILD_BENEFIT).any().alias(CHILD_BENEFIT))
     )

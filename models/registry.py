@@ -103,7 +103,7 @@ def store_problem(path: Path) -> str | None:
 
 
 def _holdings(path: Path) -> int:
-    """Runs plus registered models in a (possibly broken) store; -1 when unreadable."""
+    """Runs plus registered models in a (possibly broken) store; 0 when unreadable."""
     import sqlalchemy
 
     engine = _engine(path)
@@ -116,7 +116,7 @@ def _holdings(path: Path) -> int:
                     count += connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar()
             return count
     except sqlalchemy.exc.DatabaseError:
-        return -1 if path.stat().st_size else 0
+        return 0
     finally:
         engine.dispose()
 
@@ -126,7 +126,7 @@ def _create_store(path: Path) -> None:
     only ever holds a complete store, and a store another process created meanwhile wins."""
     from mlflow.store.db import utils
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp = _temporary(path)
     try:
         engine = _engine(tmp)
         try:
@@ -150,17 +150,41 @@ def _create_store(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete half-made stores (`_temporary`) of processes that no longer run."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp*"):  # with any -journal file
+        pid = tmp.name.removeprefix(f".{path.name}.").split(".")[0]
+        if pid.isdigit() and not _pid_runs(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def ensure_sqlite_store(path: Path) -> None:
     """Make sure `path` holds a complete MLflow store: create it atomically when missing; a
-    broken one (a kill during an earlier set-up) is moved aside and recreated when it holds no
-    run and no model, and refused (TrackingStoreError) when it does."""
+    broken one (a kill during an earlier set-up, an unreadable file) is renamed aside (never
+    deleted) and recreated when no run or model can be read from it, and refused
+    (TrackingStoreError) when some can."""
     quiet_mlflow()
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     if path.exists():
         problem = store_problem(path)
         if problem is None:
             return
-        if _holdings(path) != 0:
+        if _holdings(path) > 0:
             raise TrackingStoreError(
                 f"the MLflow store {path} cannot be used: {problem}; it holds runs or models, so "
                 f"it was left as it is: restore it from a backup, or run "
@@ -202,12 +226,8 @@ def _alive(tags: dict[str, str]) -> bool:
     if tags.get("propensity.host") != socket.gethostname():
         return True
     pid = int(tags["propensity.pid"])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _pid_runs(pid):
         return False
-    except PermissionError:
-        return True
     started = tags.get("propensity.pid_started", "")
     return not started or _started(pid) == started
 
@@ -233,6 +253,8 @@ def quiet_mlflow() -> None:
     """Keep MLflow offline (no telemetry) and its loggers at WARNING."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    import mlflow  # noqa: F401  (sets its loggers' levels when first imported: ours come after)
+
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     pyfunc_log = logging.getLogger("mlflow.pyfunc")

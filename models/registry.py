@@ -97,9 +97,18 @@ def store_problem(path: Path) -> str | None:
             return f"its schema version is {found}, this MLflow needs {head}"
         return None
     except sqlalchemy.exc.DatabaseError as exc:
+        _raise_if_locked(path, exc)
         return f"it is not a readable SQLite database ({exc.orig})"
     finally:
         engine.dispose()
+
+
+def _raise_if_locked(path: Path, exc: Exception) -> None:
+    """A store another process holds locked is busy, not broken: never set it aside."""
+    if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+        raise TrackingStoreError(
+            f"the MLflow store {path} is locked by another process; try again when it is done"
+        ) from None
 
 
 def _holdings(path: Path) -> int:
@@ -115,7 +124,8 @@ def _holdings(path: Path) -> int:
                 if table in tables:
                     count += connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar()
             return count
-    except sqlalchemy.exc.DatabaseError:
+    except sqlalchemy.exc.DatabaseError as exc:
+        _raise_if_locked(path, exc)
         return 0
     finally:
         engine.dispose()
@@ -172,17 +182,23 @@ def _pid_runs(pid: int) -> bool:
     return True
 
 
+_VERIFIED: set[Path] = set()  # stores this process found complete (checked once each)
+
+
 def ensure_sqlite_store(path: Path) -> None:
     """Make sure `path` holds a complete MLflow store: create it atomically when missing; a
     broken one (a kill during an earlier set-up, an unreadable file) is renamed aside (never
     deleted) and recreated when no run or model can be read from it, and refused
     (TrackingStoreError) when some can."""
+    if path in _VERIFIED and path.exists():
+        return
     quiet_mlflow()
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     if path.exists():
         problem = store_problem(path)
         if problem is None:
+            _VERIFIED.add(path)
             return
         if _holdings(path) > 0:
             raise TrackingStoreError(
@@ -199,6 +215,7 @@ def ensure_sqlite_store(path: Path) -> None:
             aside.name,
         )
     _create_store(path)
+    _VERIFIED.add(path)
 
 
 def owner_tags() -> dict[str, str]:

@@ -171,3 +171,18 @@ def test_only_runs_of_dead_processes_are_marked_failed(tmp_path: Path, template)
     assert sorted(failed) == sorted([dead.info.run_id, untagged])
     assert client.get_run(live).info.status == "RUNNING"
     assert client.get_run(dead.info.run_id).info.status == "FAILED"
+
+
+def test_a_store_locked_by_another_process_is_busy_not_broken(tmp_path: Path, template) -> None:
+    path = tmp_path / "mlflow.db"
+    _new_store(template, path)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer, mid-transaction
+    try:
+        with pytest.raises(TrackingStoreError, match="locked by another process"):
+            ensure_sqlite_store(path)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not list(tmp_path.glob("mlflow.db.broken-*"))
+    ensure_sqlite_store(path)  # free again: fine

@@ -133,7 +133,9 @@ def _holdings(path: Path) -> int:
 
 def _create_store(path: Path) -> None:
     """Migrate a new store under a temporary name, then link it into place: the final name
-    only ever holds a complete store, and a store another process created meanwhile wins."""
+    only ever holds a complete store, and a store another process created meanwhile wins. A
+    failure (a full disk, a read-only directory) is one line, and leaves no file behind."""
+    import sqlalchemy
     from mlflow.store.db import utils
 
     tmp = _temporary(path)
@@ -145,19 +147,26 @@ def _create_store(path: Path) -> None:
             engine.dispose()
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            log.info("another process created %s first", path)
-            return
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        log.info("created the MLflow store %s", path)
+        _link_into_place(tmp, path)
+    except (OSError, sqlalchemy.exc.DatabaseError) as exc:
+        reason = getattr(exc, "orig", None) or getattr(exc, "strerror", None) or exc
+        raise TrackingStoreError(f"could not create the MLflow store {path}: {reason}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _link_into_place(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        log.info("another process created %s first", path)
+        return
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    log.info("created the MLflow store %s", path)
 
 
 def _temporary(path: Path) -> Path:

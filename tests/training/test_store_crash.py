@@ -186,3 +186,27 @@ def test_a_store_locked_by_another_process_is_busy_not_broken(tmp_path: Path, te
         holder.close()
     assert not list(tmp_path.glob("mlflow.db.broken-*"))
     ensure_sqlite_store(path)  # free again: fine
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from models.registry import TrackingStoreError, ensure_sqlite_store
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))  # the disk fills up mid-set-up
+try:
+    ensure_sqlite_store(Path(sys.argv[1]))
+except TrackingStoreError as exc:
+    print(exc.exit_code, exc)
+"""
+
+
+def test_a_full_disk_during_set_up_is_one_line_and_leaves_no_store(tmp_path: Path) -> None:
+    path = tmp_path / "mlflow.db"
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("1 could not create the MLflow store"), done.stdout
+    assert len(done.stdout.strip().splitlines()) == 1
+    assert not path.exists() and not list(tmp_path.glob(".mlflow.db*"))

@@ -6,13 +6,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.errors import ConfigError
+from propensity.progress import make_console
 
-console = Console()
+console = make_console()
 
 
 def _parse_end(text: str) -> date:

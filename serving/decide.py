@@ -31,6 +31,18 @@ DECISION_SCHEMA = {
 }
 
 
+CAMPAIGN_SCHEMA = {
+    "campaign_id": pl.String(),
+    "product": pl.String(),
+    "min_propensity": pl.Float64(),
+    "value": pl.Float64(),
+    "control_share": pl.Float64(),
+    "min_age": pl.Int32(),
+    "credit": pl.Boolean(),
+    "needs_child_benefit": pl.Boolean(),
+}
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Everything a decision needs, as frames (see `serving.batch` for how they are built)."""
@@ -65,7 +77,7 @@ def campaign_frames(
             "credit": [specs[c.product].credit for c in campaigns],
             "needs_child_benefit": [specs[c.product].requires_child_benefit for c in campaigns],
         },
-        schema_overrides={"min_age": pl.Int32()},
+        schema=CAMPAIGN_SCHEMA,  # explicit: a run with no campaign is a normal, empty run
     )
     rows = [
         (c.id, ch, i, c.capacity[ch], config.factor(ch))

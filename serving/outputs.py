@@ -37,6 +37,7 @@ class RunSummary:
     gates: dict[str, int]  # customers removed before scoring, scores dropped, below threshold
     counts: pl.DataFrame  # campaign_id, channel, outcome, reason, n
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # products skipped, campaigns inactive, ...
 
     def n(self, reason: str) -> int:
         """(customer, campaign) pairs with this reason code (selected and control included)."""
@@ -52,6 +53,7 @@ class RunSummary:
             "gates": self.gates,
             "counts": self.counts.to_dicts(),
             "files": [str(p) for p in self.files],
+            "notes": self.notes,
         }
 
     def rich_table(self) -> Table:

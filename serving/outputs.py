@@ -19,6 +19,7 @@ import polars as pl
 from rich.table import Table
 
 from features.schemas import CHANNELS
+from serving.arbitration import CONTROL_DRAW_SCHEME
 from serving.reasons import order_expr
 
 REASON_SEPARATOR = " | "
@@ -54,6 +55,7 @@ class RunSummary:
             "counts": self.counts.to_dicts(),
             "files": [str(p) for p in self.files],
             "notes": self.notes,
+            "control_draw": CONTROL_DRAW_SCHEME,
         }
 
     def rich_table(self) -> Table:

@@ -2,8 +2,8 @@
 
 The decision engine (`serving.pipeline`) removes objectors (and customers without a consent
 row) before any feature is built and calls these functions. Reasons (LightGBM
-`pred_contrib` -> plain sentences) are computed only for the customers who need them, through an `Explainer` that `serving.batch` calls after
-selection.
+`pred_contrib` -> plain sentences) are computed only for the customers who need them,
+through an `Explainer` that `serving.batch` calls after selection.
 """
 
 from __future__ import annotations

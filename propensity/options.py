@@ -9,11 +9,14 @@ from features.ids import validate_date
 
 
 def parse_date(text: str, option: str) -> date:
-    """`YYYY-MM-DD`, or a ConfigError naming the option (exit 2, no traceback)."""
+    """`YYYY-MM-DD`, or a ConfigError naming the option (exit 2, no traceback).
+
+    The one date parser of the command line; config files get dates typed by TOML/pydantic.
+    """
     try:
         value = date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from None
+        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD, e.g. 2026-11-01") from None
     return validate_date(value, option)
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from features.paths import new_staging_dir, remove_staging_dir, safe_path, writing
 from features.schemas import CHANNELS
+from serving.arbitration import CONTROL_DRAW_SCHEME
 from serving.reasons import order_expr
 
 REASON_SEPARATOR = " | "
@@ -42,6 +43,7 @@ class RunSummary:
     gates: dict[str, int]  # customers removed before scoring, scores dropped, below threshold
     counts: pl.DataFrame  # campaign_id, channel, outcome, reason, n
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # products skipped, campaigns inactive, ...
 
     def n(self, reason: str) -> int:
         """(customer, campaign) pairs with this reason code (selected and control included)."""
@@ -57,6 +59,8 @@ class RunSummary:
             "gates": self.gates,
             "counts": self.counts.to_dicts(),
             "files": [str(p) for p in self.files],
+            "notes": self.notes,
+            "control_draw": CONTROL_DRAW_SCHEME,
         }
 
     def rich_table(self) -> Table:

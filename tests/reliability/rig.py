@@ -3,10 +3,14 @@ and the invariants every interrupted run must leave behind."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +23,7 @@ from serving_world import AS_OF, adult, build_world
 
 __all__ = ["AS_OF"]
 
+from models.registry import resolve_tracking_uri
 from propensity.cli import main
 from serving.config import ServingConfig
 
@@ -52,7 +57,7 @@ control_share = 0.0
 
 
 def make_bank(root: Path, ids: Sequence[str] | None = None, timeout: float = 30) -> Path:
-    """A bank of adults under `root/data`, its scores and a campaigns file; returns `root`."""
+    """A bank of adults under `root/data`, its scores and a propensity.toml; returns `root`."""
     n = len(ids) if ids is not None else 30
     specs = [adult(scores=(0.2 + (i % 7) / 10, 0.3 + (i % 5) / 10, 0.1, 0.1)) for i in range(n)]
     world = build_world(specs, [], ServingConfig())
@@ -68,15 +73,29 @@ def make_bank(root: Path, ids: Sequence[str] | None = None, timeout: float = 30)
         world.scores.with_columns(pl.col("customer_id").replace(rename)) if rename else world.scores
     )
     scores.write_parquet(root / "scores.parquet")
-    (root / "campaigns.toml").write_text(CAMPAIGNS.format(timeout=timeout))
+    (root / "propensity.toml").write_text(CAMPAIGNS.format(timeout=timeout))
     return root
+
+
+@functools.cache
+def _store() -> str:
+    """One MLflow store for every child of this session (`select` opens one; making a fresh
+    store per work directory would cost seconds per test)."""
+    root = Path(tempfile.mkdtemp(prefix="reliability-mlflow-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # made by this process
+    return resolve_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+
+
+def tracking_uri(_bank: Path) -> str:
+    return _store()
 
 
 def select_args(bank: Path, work: Path, url: str, run_id: str, *extra: str) -> list[str]:
     return [
         "select", str(bank / "data"), "--as-of", AS_OF.isoformat(),
-        "--scores", str(bank / "scores.parquet"), "--campaigns", str(bank / "campaigns.toml"),
-        "--ledger-url", url, "--work-dir", str(work), "--run-id", run_id, "--no-reasons", *extra,
+        "--scores", str(bank / "scores.parquet"), "--config", str(bank / "propensity.toml"),
+        "--ledger-url", url, "--work-dir", str(work), "--run-id", run_id, "--no-reasons",
+        "--tracking-uri", tracking_uri(bank), *extra,
     ]  # fmt: skip
 
 

@@ -50,12 +50,12 @@ def test_run_ids_never_become_paths(
 def test_bad_campaign_config(
     edit: tuple[str, str], key: str, bank: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = (bank / "campaigns.toml").read_text()
+    text = (bank / "propensity.toml").read_text()
     assert edit[0] in text
     bad = tmp_path / "c.toml"
     bad.write_text(text.replace(edit[0], edit[1], 1))
     args = select_args(bank, tmp_path / "w", f"sqlite:///{tmp_path / 'l.sqlite'}", "r1")
-    args[args.index("--campaigns") + 1] = str(bad)
+    args[args.index("--config") + 1] = str(bad)
     refused(args, capsys, key)
     assert not (tmp_path / "w").exists() and not (tmp_path / "l.sqlite").exists()
 
@@ -125,7 +125,7 @@ def test_explain_unknown_customer(tmp_path: Path, capsys: pytest.CaptureFixture[
     refused(["explain", "nobody", "--ledger-url", url], capsys, "unknown", "'nobody'")
     refused(["explain", "a\tb", "--ledger-url", url], capsys, "CUSTOMER_ID")
     code, out, _ = cli(["explain", "c001", "--ledger-url", url], capsys)
-    assert code == 0 and "Contacts held" in out
+    assert code == 0 and "contact contacted_at=" in out and "source=run" in out
 
 
 assert AS_OF  # the run date every bank of the rig is built around

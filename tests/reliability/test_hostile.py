@@ -150,3 +150,29 @@ def test_propensity_toml_ranges(
     config.write_text(f'work_dir = "{tmp_path / "w"}"\n{toml}\n')
     refused(["run", "--config", str(config)], capsys, key)
     assert not (tmp_path / "w").exists()  # refused before anything is generated or trained
+
+
+def test_debug_adds_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bank = make_bank(tmp_path / "bank")
+    args = select_args(bank, tmp_path / "w", f"sqlite:///{tmp_path / 'no' / 'l.sqlite'}", "r1")
+    line = refused(args, capsys, "--ledger-url", "does not exist")
+    code, _, err = cli(["--debug", *args], capsys)
+    assert code == 2 and "Traceback" in err and line in err
+
+
+def test_failure_lines() -> None:
+    """Environment failures are exit 1 and one line; an internal error says how to learn more."""
+    import errno
+
+    import sqlalchemy as sa
+
+    from propensity.cli import failure_line
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/w/out/x.csv")
+    assert failure_line(full) == ("disk full: /w/out/x.csv (No space left on device)", 1)
+    orig = Exception("connection is lost\nDETAIL: customer SECRET")
+    db = sa.exc.OperationalError("INSERT INTO contacts VALUES (?)", ("SECRET",), orig)
+    line, code = failure_line(db)
+    assert code == 1 and "connection is lost" in line and "SECRET" not in line
+    line, code = failure_line(ValueError("bad\nsecond line"))
+    assert code == 1 and "\n" not in line and "--debug" in line

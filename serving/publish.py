@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import polars as pl
@@ -93,10 +94,36 @@ def publish_from_ledger(conn: Connection, run_id: str, out_dir: Path) -> Path:
     return final
 
 
+def leftover_staging(out_dir: Path) -> list[Path]:
+    """Staging directories of processes that no longer run (killed before they cleaned up)."""
+    left = []
+    for path in sorted(out_dir.glob(".*.staging-*")) if out_dir.is_dir() else []:
+        pid = path.name.rsplit(".staging-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            left.append(path)
+    return left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def publish_pending(
     engine: Engine, out_dir: Path, holder: str, timeout: float, skip: str | None = None
 ) -> list[str]:
-    """Publish every committed but unpublished run (except `skip`, about to be replaced)."""
+    """Publish every committed but unpublished run (except `skip`, about to be replaced).
+
+    Staging directories a killed process left are named, never removed: only the process
+    that made a directory deletes it (they hold no published data; delete them by hand).
+    """
+    for path in leftover_staging(out_dir):
+        log.warning("leftover staging directory of a killed run (safe to delete): %s", path)
     if not lg.has_ledger(engine):
         return []
     with engine.connect() as conn:

@@ -72,6 +72,7 @@ def test_kills_around_commit_and_publish(
     assert check_invariants(ledger_url, out) == {"r1": True, "r2": True, "r3": False}
     redo = run(sel("r3", "--replace"))  # committed, never published: may be redone
     assert redo.returncode == 0, redo.stderr
+    assert "leftover staging directory" in redo.stderr  # named, left for a person to delete
     # r2's files went out before its kill: recovery marked it, and it is append-only now
     one_line_failure(run(sel("r2", "--replace")), 2, "refused", "published")
     TALLY["replace of a published run"] += 1

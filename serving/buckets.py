@@ -36,7 +36,7 @@ from features.validate import RowContext, cast_to_contract, rejection_reason
 from models.bundle import ModelBundle
 from serving.config import ServingConfig
 from serving.consent import consent_gate
-from serving.eligibility import distress_frame
+from serving.eligibility import customer_facts, distress_frame
 from serving.scoring import REASONS_SCHEMA, SCORE_SCHEMA, explain_features, score_features
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ class BucketResult:
     features: pl.DataFrame
     scores: pl.DataFrame
     distress: pl.DataFrame
+    facts: pl.DataFrame
 
 
 def _with_threads(bundles: dict[str, ModelBundle], threads: int) -> dict[str, ModelBundle]:
@@ -185,15 +186,16 @@ def score_bucket(
     serving_config: ServingConfig,
     bundles: dict[str, ModelBundle],
 ) -> BucketResult:
-    """Consent gate, features, scores and distress flags of one bucket (objectors never
-    reach a feature). LightGBM gets as many threads as polars has here, one after the other."""
+    """Consent gate, features, scores, distress flags and eligibility facts of one bucket
+    (objectors never reach a feature). LightGBM gets as many threads as polars has here."""
     gate = consent_gate(bucket_tables(bucket, today))
     features = build_features(gate.tables, as_of, feature_config).collect()
     local = _with_threads(bundles, pl.thread_pool_size())
     scores = score_features(features, local) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
     distress = distress_frame(gate.tables, as_of, serving_config, feature_config).collect()
+    facts = customer_facts(gate.tables, as_of, serving_config).collect()
     log.info("bucket %d: %d customer(s) scored", bucket.index, features.height)
-    return BucketResult(features, scores, distress)
+    return BucketResult(features, scores, distress, facts)
 
 
 def _scores(result: BucketResult) -> pl.DataFrame:
@@ -202,6 +204,10 @@ def _scores(result: BucketResult) -> pl.DataFrame:
 
 def _distress(result: BucketResult) -> pl.DataFrame:
     return result.distress
+
+
+def _facts(result: BucketResult) -> pl.DataFrame:
+    return result.facts
 
 
 def _features(result: BucketResult) -> pl.DataFrame:
@@ -222,7 +228,7 @@ def explain_bucket(
 
 @dataclass
 class BucketScored:
-    """Scores and distress flags of every bucket, gathered; the features stay in the buckets."""
+    """Scores, distress flags and facts of every bucket, gathered; the features stay there."""
 
     backend: Backend
     buckets: list[Bucket]
@@ -230,6 +236,7 @@ class BucketScored:
     bundles: Any  # handle of the bundles
     scores: pl.DataFrame
     distress: pl.DataFrame
+    facts: pl.DataFrame
     owner: pl.DataFrame = field(repr=False)  # customer_id -> _bucket
 
     def features(self) -> pl.DataFrame:
@@ -272,7 +279,7 @@ class Buckets:
         serving_config: ServingConfig,
         bundles: dict[str, ModelBundle],
     ) -> BucketScored:
-        """Score every bucket; only scores and distress flags come back to this process."""
+        """Score every bucket; only scores, distress flags and facts come back here."""
         buckets = plan_buckets(tables, self.data_dir, self.backend, self.n_hash)
         # products for holds_ features come from all the data, not from one bucket's rows
         names = product_names(tables.products, feature_config.products)
@@ -284,6 +291,7 @@ class Buckets:
         ]
         scores = self.backend.gather([self.backend.submit(_scores, r) for r in results])
         distress = self.backend.gather([self.backend.submit(_distress, r) for r in results])
+        facts = self.backend.gather([self.backend.submit(_facts, r) for r in results])
         owner = pl.concat(
             [b.small["customers"].select("customer_id", _bucket=pl.lit(b.index)) for b in buckets]
         )
@@ -294,6 +302,7 @@ class Buckets:
             shared,
             _in_product_order(scores, list(bundles)),
             pl.concat(distress).sort("customer_id"),
+            pl.concat(facts).sort("customer_id"),
             owner,
         )
 

@@ -176,11 +176,11 @@ def decide_run(
     else:  # scores from a file, no reasons asked: the models are not needed
         bundles = {}
         notes.append("offers carry no reasons (--no-reasons)")
-    distress = bucketed = None
+    distress = facts = bucketed = None
     if scores is None and compute is not None:
         check_models(bundles, config.features)
         bucketed = compute.score(tables, as_of, config.features, config.serving, bundles)
-        scores, distress = bucketed.scores, bucketed.distress.lazy()
+        scores, distress, facts = bucketed.scores, bucketed.distress.lazy(), bucketed.facts.lazy()
     elif scores is None:
         scored = score_customers(tables, as_of, config.features, bundles)
         scores = scored.scores
@@ -208,6 +208,7 @@ def decide_run(
         explain=explain,
         feature_config=config.features,
         distress=distress,
+        facts=facts,
     )
     summary.notes = notes
     features = scored.features if scored is not None else None

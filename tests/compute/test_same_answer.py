@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from features.io import load_tables
 from propensity.compute import ComputeConfig, open_compute, worker_threads
 from serving.buckets import Buckets, InProcess, plan_buckets
+from serving.eligibility import customer_facts, distress_frame
 from serving.pipeline import RunResult, decide_run, load_models, score_customers
 from tests.compute.world import PRODUCTS, World, make_world, write_single_file
 
@@ -100,6 +101,10 @@ def test_features_and_scores_per_bucket_on_dask_equal_local(
     features = bucketed.features()
     assert_same(features, expected.features)
     assert_same(bucketed.scores, expected.scores, rtol=1e-12)
+    facts = customer_facts(expected.gate.tables, world.as_of, config.serving)
+    assert_same(bucketed.facts, facts.collect().sort("customer_id"))
+    distress = distress_frame(expected.gate.tables, world.as_of, config.serving, config.features)
+    assert_same(bucketed.distress, distress.collect().sort("customer_id"))
     objectors = set(world.tables.customers.collect()["customer_id"]) - set(
         expected.gate.consenting["customer_id"]
     )

@@ -8,6 +8,7 @@ each worker's polars pool and LightGBM `n_jobs` set to its share of the cores); 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -146,6 +147,8 @@ def open_compute(config: ComputeConfig, data_dir: Path) -> Iterator[Any]:
     from serving.buckets import Buckets
 
     with dask_client(config) as client:
+        # each worker imports the engine once, now, not inside the first bucket's timing
+        client.run(importlib.import_module, "serving.buckets")
         log.info(
             "compute: %s with %d worker(s)",
             config.scheduler,

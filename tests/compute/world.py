@@ -66,9 +66,15 @@ def write_single_file(bank: Path, out: Path) -> Path:
     return out
 
 
-def train_champions(tables: Tables, as_of: date, tracking_uri: str, work: Path) -> None:
+def train_champions(
+    tables: Tables,
+    as_of: date,
+    tracking_uri: str,
+    work: Path,
+    products: tuple[str, ...] = PRODUCTS,
+) -> None:
     """Small real LightGBM models (one snapshot, 120 days before `as_of`), registered and
-    made champion, one per product of PRODUCTS."""
+    made champion, one per product of `products`."""
     quiet_mlflow()
     train_as_of = as_of - timedelta(days=120)
     consenting = consenting_tables(tables)
@@ -76,7 +82,7 @@ def train_champions(tables: Tables, as_of: date, tracking_uri: str, work: Path) 
     names = feature_columns(features)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     for spec in DEFAULT_PRODUCT_SPECS:
-        if spec.name not in PRODUCTS:
+        if spec.name not in products:
             continue
         labels = build_labels(consenting, spec, [train_as_of], 90).collect()
         frame = labels.join(features, ["customer_id", "as_of"]).sort("customer_id")

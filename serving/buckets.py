@@ -140,7 +140,8 @@ def plan_buckets(tables: Tables, data_dir: Path, backend: Backend, n_hash: int =
             for name, frame in small.items()
         }
         buckets.append(Bucket(i, source, by_id, parts))
-    return buckets
+    # a bucket without customers has nothing to do; one is kept so empty banks keep their schema
+    return [b for b in buckets if b.small["customers"].height] or buckets[:1]
 
 
 def bucket_tables(bucket: Bucket, today: date) -> Tables:
@@ -237,7 +238,7 @@ class BucketScored:
     scores: pl.DataFrame
     distress: pl.DataFrame
     facts: pl.DataFrame
-    owner: pl.DataFrame = field(repr=False)  # customer_id -> _bucket
+    owner: pl.DataFrame = field(repr=False)  # customer_id -> _bucket (position in results)
 
     def features(self) -> pl.DataFrame:
         """Every bucket's features in one frame, in customer order (small banks and tests)."""
@@ -292,8 +293,11 @@ class Buckets:
         scores = self.backend.gather([self.backend.submit(_scores, r) for r in results])
         distress = self.backend.gather([self.backend.submit(_distress, r) for r in results])
         facts = self.backend.gather([self.backend.submit(_facts, r) for r in results])
-        owner = pl.concat(
-            [b.small["customers"].select("customer_id", _bucket=pl.lit(b.index)) for b in buckets]
+        owner = pl.concat(  # customer -> position in `results`
+            [
+                b.small["customers"].select("customer_id", _bucket=pl.lit(pos, pl.Int64))
+                for pos, b in enumerate(buckets)
+            ]
         )
         return BucketScored(
             self.backend,

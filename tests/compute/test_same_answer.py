@@ -11,6 +11,7 @@ rows), so equality to the last bit would test polars, not the buckets. Everythin
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +155,23 @@ def test_hash_buckets_in_process_equal_local(world: World, tmp_path: Path) -> No
     )
     assert_same(scored.features(), expected.features)
     assert_same(scored.scores, expected.scores, rtol=1e-12)
+
+
+def test_parts_sharing_customers_are_rebucketed_by_hash(world: World, tmp_path: Path) -> None:
+    """Parts that are not customer-disjoint cannot be buckets: every customer goes to the
+    bucket of its hash, and each bucket reads the whole directory filtered to its customers."""
+    mixed = tmp_path / "mixed"
+    (mixed / "transactions").mkdir(parents=True)
+    tx = pl.read_parquet(world.data_dir / "transactions").with_row_index("_i")
+    for i in range(2):  # every other row: most customers land in both parts
+        part = tx.filter(pl.col("_i") % 2 == i).drop("_i")
+        part.write_parquet(mixed / "transactions" / f"part-{i:05d}.parquet")
+    for name in ("customers", "products", "consents", "contacts"):
+        if (world.data_dir / f"{name}.parquet").exists():
+            shutil.copy(world.data_dir / f"{name}.parquet", mixed / f"{name}.parquet")
+    tables = load_tables(mixed).tables
+    buckets = plan_buckets(tables, mixed, InProcess(), n_hash=4)
+    assert len(buckets) == 4
+    assert all(b.by_id and b.source == mixed / "transactions" for b in buckets)
+    ids = pl.concat([b.small["customers"]["customer_id"] for b in buckets])
+    assert ids.is_unique().all() and ids.len() == tables.customers.collect().height

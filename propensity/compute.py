@@ -39,6 +39,7 @@ class ComputeConfig(BaseModel):
     )
     workers: int = Field(2, ge=1, description="worker processes of the LocalCluster")
     memory_limit: str = Field("auto", description='per LocalCluster worker, e.g. "4GiB"')
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to reach a scheduler address")
     buckets: int = Field(
         8,
         ge=1,
@@ -127,7 +128,7 @@ def dask_client(config: ComputeConfig) -> Iterator[Any]:
     from distributed import Client
 
     try:
-        client = Client(config.scheduler, timeout="10s")
+        client = Client(config.scheduler, timeout=config.connect_timeout)
     except OSError as exc:
         raise ConfigError(
             f"[compute] scheduler {config.scheduler!r} is not reachable ({exc}); "

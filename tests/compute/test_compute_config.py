@@ -45,3 +45,15 @@ def test_local_scheduler_never_imports_dask(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_unreachable_scheduler_is_a_config_error_naming_the_address() -> None:
+    pytest.importorskip("distributed")
+    from propensity.compute import ComputeConfig, open_compute
+
+    config = ComputeConfig(scheduler="tcp://127.0.0.1:9", connect_timeout=1)
+    with (
+        pytest.raises(ConfigError, match=r"tcp://127\.0\.0\.1:9.*not reachable"),
+        open_compute(config, Path(".")),
+    ):
+        pass

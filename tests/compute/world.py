@@ -92,6 +92,7 @@ def train_champions(
         ).fit(x, y)
         cal = ScoreCalibrator().fit(est.predict_proba(x)[:, 1], y)
         bundle = ModelBundle(spec.name, names, est, cal, schema_hash(names), library_versions())
+        bundle = bundle.with_feature_config(FeatureConfig())  # checked again at scoring
         _, version = log_and_register(
             bundle,
             params={"product": spec.name},

@@ -121,6 +121,8 @@ def dask_client(config: ComputeConfig) -> Iterator[Any]:
         import distributed  # noqa: F401
     except ImportError:
         raise ConfigError(NO_DASK.format(config.scheduler)) from None
+    # the scheduler's and workers' start-up chatter at INFO would drown the job's step lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if config.scheduler == "processes":
         with _local_cluster(config) as client:
             yield client

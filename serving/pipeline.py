@@ -190,9 +190,10 @@ def decide_run(
             scores = scores.filter(pl.col("product").is_in(list(bundles)))
     served = set(scores["product"].unique())
     campaigns = [c for c in active if c.product in served]
-    explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
-    if explain is not None and bucketed is not None:  # the features are in the buckets
+    if reasons and bucketed is not None:  # the features stay in the buckets: explain there
         explain = bucketed.explainer(as_of, config.serving.reasons_per_offer)
+    else:
+        explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
     summary = run_selection(
         tables,
         scores,

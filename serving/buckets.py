@@ -167,7 +167,7 @@ class BucketResult:
     facts: pl.DataFrame
 
 
-def _with_threads(bundles: dict[str, ModelBundle], threads: int) -> dict[str, ModelBundle]:
+def with_threads(bundles: dict[str, ModelBundle], threads: int) -> dict[str, ModelBundle]:
     """Copies whose LightGBM uses `threads` (the polars pool of this process), if different."""
     if all(b.estimator.model_.n_jobs == threads for b in bundles.values()):
         return bundles
@@ -191,7 +191,7 @@ def score_bucket(
     (objectors never reach a feature). LightGBM gets as many threads as polars has here."""
     gate = consent_gate(bucket_tables(bucket, today))
     features = build_features(gate.tables, as_of, feature_config).collect()
-    local = _with_threads(bundles, pl.thread_pool_size())
+    local = with_threads(bundles, pl.thread_pool_size())
     scores = score_features(features, local) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
     distress = distress_frame(gate.tables, as_of, serving_config, feature_config).collect()
     facts = customer_facts(gate.tables, as_of, serving_config).collect()
@@ -223,7 +223,7 @@ def explain_bucket(
     k: int,
 ) -> pl.DataFrame:
     """Reasons for the bucket's chosen pairs, from the features built there."""
-    local = _with_threads(bundles, pl.thread_pool_size())
+    local = with_threads(bundles, pl.thread_pool_size())
     return explain_features(result.features, local, pairs, as_of, k)
 
 

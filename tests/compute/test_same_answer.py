@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from features.io import load_tables
 from propensity.compute import ComputeConfig, open_compute, worker_threads
-from serving.buckets import Buckets, InProcess, plan_buckets
+from serving.buckets import Buckets, InProcess, plan_buckets, with_threads
 from serving.eligibility import customer_facts, distress_frame
 from serving.pipeline import RunResult, decide_run, load_models, score_customers
 from tests.compute.world import PRODUCTS, World, make_world, write_single_file
@@ -175,3 +175,14 @@ def test_parts_sharing_customers_are_rebucketed_by_hash(world: World, tmp_path: 
     assert all(b.by_id and b.source == mixed / "transactions" for b in buckets)
     ids = pl.concat([b.small["customers"]["customer_id"] for b in buckets])
     assert ids.is_unique().all() and ids.len() == tables.customers.collect().height
+
+
+def test_lightgbm_gets_the_threads_of_the_polars_pool_it_runs_beside(world: World) -> None:
+    """On a worker, LightGBM's n_jobs becomes the worker's share; the client's bundles stay."""
+    bundles = load_models(PRODUCTS, "champion", world.tracking_uri).bundles
+    before = {p: b.estimator.model_.n_jobs for p, b in bundles.items()}
+    assert set(before.values()) == {2}
+    mine = with_threads(bundles, 1)
+    assert {b.estimator.model_.n_jobs for b in mine.values()} == {1}
+    assert {p: b.estimator.model_.n_jobs for p, b in bundles.items()} == before
+    assert with_threads(bundles, 2) is bundles  # already right: no copy

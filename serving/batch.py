@@ -68,7 +68,9 @@ def _inputs(
             )
     inputs = Inputs(
         scores=kept.lazy(),
-        facts=(customer_facts(gate.tables, as_of, config) if facts is None else facts)
+        facts=(
+            customer_facts(gate.tables, as_of, config, feature_config) if facts is None else facts
+        )
         .collect()
         .lazy(),
         held=held_products(gate.tables, as_of).collect().lazy(),

@@ -194,7 +194,7 @@ def score_bucket(
     local = with_threads(bundles, pl.thread_pool_size())
     scores = score_features(features, local) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
     distress = distress_frame(gate.tables, as_of, serving_config, feature_config).collect()
-    facts = customer_facts(gate.tables, as_of, serving_config).collect()
+    facts = customer_facts(gate.tables, as_of, serving_config, feature_config).collect()
     log.info("bucket %d: %d customer(s) scored", bucket.index, features.height)
     return BucketResult(features, scores, distress, facts)
 

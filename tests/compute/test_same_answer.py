@@ -102,7 +102,7 @@ def test_features_and_scores_per_bucket_on_dask_equal_local(
     features = bucketed.features()
     assert_same(features, expected.features)
     assert_same(bucketed.scores, expected.scores, rtol=1e-12)
-    facts = customer_facts(expected.gate.tables, world.as_of, config.serving)
+    facts = customer_facts(expected.gate.tables, world.as_of, config.serving, config.features)
     assert_same(bucketed.facts, facts.collect().sort("customer_id"))
     distress = distress_frame(expected.gate.tables, world.as_of, config.serving, config.features)
     assert_same(bucketed.distress, distress.collect().sort("customer_id"))

@@ -199,20 +199,10 @@ def score_bucket(
     return BucketResult(features, scores, distress, facts)
 
 
-def _scores(result: BucketResult) -> pl.DataFrame:
-    return result.scores
-
-
-def _distress(result: BucketResult) -> pl.DataFrame:
-    return result.distress
-
-
-def _facts(result: BucketResult) -> pl.DataFrame:
-    return result.facts
-
-
-def _features(result: BucketResult) -> pl.DataFrame:
-    return result.features
+def _part(result: BucketResult, name: str) -> pl.DataFrame:
+    """One frame of a bucket's result (runs where the result is: only that frame travels)."""
+    frame: pl.DataFrame = getattr(result, name)
+    return frame
 
 
 def explain_bucket(
@@ -242,7 +232,8 @@ class BucketScored:
 
     def features(self) -> pl.DataFrame:
         """Every bucket's features in one frame, in customer order (small banks and tests)."""
-        parts = self.backend.gather([self.backend.submit(_features, r) for r in self.results])
+        handles = [self.backend.submit(_part, r, "features") for r in self.results]
+        parts = self.backend.gather(handles)
         return pl.concat(parts).sort("customer_id")
 
     def explainer(self, as_of: date, k: int) -> Callable[[pl.DataFrame], pl.DataFrame]:
@@ -290,9 +281,10 @@ class Buckets:
             self.backend.submit(score_bucket, b, self.today, as_of, pinned, serving_config, shared)
             for b in buckets
         ]
-        scores = self.backend.gather([self.backend.submit(_scores, r) for r in results])
-        distress = self.backend.gather([self.backend.submit(_distress, r) for r in results])
-        facts = self.backend.gather([self.backend.submit(_facts, r) for r in results])
+        scores, distress, facts = (
+            self.backend.gather([self.backend.submit(_part, r, name) for r in results])
+            for name in ("scores", "distress", "facts")
+        )
         owner = pl.concat(  # customer -> position in `results`
             [
                 b.small["customers"].select("customer_id", _bucket=pl.lit(pos, pl.Int64))

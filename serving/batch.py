@@ -44,6 +44,7 @@ def _inputs(
     as_of: date,
     distress: pl.LazyFrame | None,
     feature_config: FeatureConfig | None = None,
+    facts: pl.LazyFrame | None = None,
 ) -> tuple[Inputs, dict[str, int]]:
     """Frames that do not depend on the ledger, computed before the lock is taken."""
     gate = consent_gate(tables)
@@ -65,7 +66,11 @@ def _inputs(
             )
     inputs = Inputs(
         scores=kept.lazy(),
-        facts=customer_facts(gate.tables, as_of, config).collect().lazy(),
+        facts=(
+            customer_facts(gate.tables, as_of, config, feature_config) if facts is None else facts
+        )
+        .collect()
+        .lazy(),
         held=held_products(gate.tables, as_of).collect().lazy(),
         distress=distress.collect().lazy(),
         consents=gate.tables.consents.collect().lazy(),
@@ -221,6 +226,7 @@ def run_selection(
     distress: pl.LazyFrame | None = None,
     feature_config: FeatureConfig | None = None,
     lock_timeout: float | None = None,
+    facts: pl.LazyFrame | None = None,
 ) -> RunSummary:
     """Select the customers to contact in one run and record every decision in the ledger.
 
@@ -229,8 +235,9 @@ def run_selection(
     Runs committed earlier but never published are published first (`serving.publish`).
     `--replace` redoes only a run that was never published. `dry_run` writes nothing.
     `distress` overrides the responsible-lending flags (else `features.distress` with
-    `feature_config`'s rules and the serving config's thresholds). `lock_timeout` (seconds)
-    overrides `config.lock_timeout_seconds`.
+    `feature_config`'s rules and the serving config's thresholds). `facts` likewise overrides
+    `serving.eligibility.customer_facts` (both computed per customer bucket by
+    `serving.buckets`). `lock_timeout` (seconds) overrides `config.lock_timeout_seconds`.
     """
     validate_run_id(run_id)
     validate_date(as_of, "--as-of")
@@ -243,7 +250,7 @@ def run_selection(
             return _select(
                 engine, tables, scores, campaigns, config, as_of, run_id, final, timeout,
                 replace=replace, dry_run=dry_run, explain=explain, distress=distress,
-                feature_config=feature_config,
+                feature_config=feature_config, facts=facts,
             )  # fmt: skip
     finally:
         engine.dispose()
@@ -265,10 +272,11 @@ def _select(
     explain: Explainer | None,
     distress: pl.LazyFrame | None,
     feature_config: FeatureConfig | None,
+    facts: pl.LazyFrame | None,
 ) -> RunSummary:
     active = [c for c in campaigns if c.active_on(as_of)]
     log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
-    inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config)
+    inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config, facts)
     imported = tables.contacts.collect()
     run = _Run(
         inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain

@@ -120,12 +120,11 @@ class ServingConfig(BaseModel):
     )
     current_customer_days: int = Field(90, ge=1, le=MAX_WINDOW_DAYS)
     adult_age: int = Field(18, ge=0, description="below this age: no offer, no channel")
-    child_benefit_pattern: str = Field(
-        r"(?i)\bSVB\b|kinderbijslag|child benefit",
-        description="regex on counterparty/description of credits that are child benefit",
-    )
     child_benefit_days: int = Field(
-        120, ge=1, le=MAX_WINDOW_DAYS, description="child benefit seen in this window"
+        120,
+        ge=1,
+        le=MAX_WINDOW_DAYS,
+        description="child benefit (the categorisation rule) seen in this window",
     )
     distress: DistressConfig = Field(
         DistressConfig(), description="passed through to features.distress (thresholds)"

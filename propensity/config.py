@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from features.config import FeatureConfig
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
+from monitoring.config import MonitoringConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from training.config import TrainingConfig
 
@@ -78,6 +79,7 @@ class AppConfig(Strict):
     campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("serving", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from models.bundle import ModelBundle
 from models.registry import load_bundle, resolve_tracking_uri
 from propensity.config import AppConfig
 from propensity.report import write_report
-from propensity.reporting import build_report_data
+from propensity.reporting import build_report_data, run_checks_for
 from serving import ledger as ledger_db
 from serving.batch import run_selection
 from serving.consent import consent_gate
@@ -125,6 +125,8 @@ def score_and_select(
         explain=explainer,
         feature_config=config.features,
     )
+    if not summary.dry_run:
+        notes += run_checks_for(config, tables, features, scores, summary, tracking_uri)
     return summary, notes
 
 
@@ -158,7 +160,9 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     step("scoring and selecting", 0.75)
     summary, notes = score_and_select(config, tables, as_of, run_id, tracking_uri)
     step("writing the report", 0.95)
-    data = build_report_data(config, summary, training, source=str(data_dir), notes=notes)
+    data = build_report_data(
+        config, summary, training, source=str(data_dir), notes=notes, products=tables.products
+    )
     report = write_report(data, work / "reports" / f"{run_id}.html")
     step("done", 1.0)
     return JobResult(

@@ -86,8 +86,11 @@ def log_and_register(
     fingerprint: str,
     work_dir: Path,
     tracking_uri: str,
+    reference: pl.DataFrame | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run for the product; registers a new version. Returns (run_id, version)."""
+    """One MLflow run for the product; registers a new version. Returns (run_id, version).
+
+    `reference` (the training features) is profiled for drift monitoring and logged with it."""
     import mlflow
 
     with mlflow_session(tracking_uri):
@@ -100,6 +103,11 @@ def log_and_register(
             mlflow.log_dict(bundle.training, "training.json")
             if plots_dir is not None:
                 mlflow.log_artifacts(str(plots_dir), "plots")
+            if reference is not None:
+                from monitoring.drift import REFERENCE_ARTIFACT, reference_profile
+
+                profile = reference_profile(reference, bundle.predict_proba(reference))
+                mlflow.log_dict(profile, REFERENCE_ARTIFACT)
             model_uri = _log_model(bundle)
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
             version = mlflow.register_model(model_uri, model_name(bundle.product))

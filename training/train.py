@@ -226,6 +226,7 @@ def _register(
         fingerprint=fp,
         work_dir=run.work_dir,
         tracking_uri=run.tracking_uri,
+        reference=data.train.features,
     )
     tags = {
         **evaluation.version_tags(),

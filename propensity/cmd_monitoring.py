@@ -25,6 +25,21 @@ def _ledger(config: AppConfig, ledger_url: str | None) -> str:
     return resolve(ledger_url or config.ledger.url, config.work_dir)
 
 
+def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A rich table in a terminal; plain complete tab-separated lines in a log file."""
+    if not sys.stdout.isatty():
+        print(title)
+        for row in [headers, *rows]:
+            print("\t".join(row))
+        return
+    table = Table(title=title)
+    for col in headers:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def _fmt_pct(v: float | None) -> str:
     return "–" if v is None else f"{v * 100:+.1f}%"
 
@@ -72,27 +87,17 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
             return
-        table = Table(title="Measured uplift (treated vs control)")
-        for col in (
-            "group",
-            "treated",
-            "control",
-            "treated rate",
-            "control rate",
-            "uplift",
-            "95% interval",
-            "detectable",
-            "status",
-        ):
-            table.add_column(col)
-        rows = [
+        groups = [
             *(("campaign " + k, v) for k, v in report.campaigns.items()),
             *(("channel " + k, v) for k, v in report.channels.items()),
         ]
         if report.overall is not None:
-            rows.append(("overall", report.overall))
-        for name, u in rows:
-            table.add_row(
+            groups.append(("overall", report.overall))
+        if not groups:
+            print("no treated or control decisions in the ledger yet")
+            return
+        rows = [
+            [
                 name,
                 f"{u.treated_n:,}",
                 f"{u.control_n:,}",
@@ -102,8 +107,21 @@ def register(app: typer.Typer) -> None:
                 f"{_fmt_pct(u.ci_low)} to {_fmt_pct(u.ci_high)}",
                 _fmt_pct(u.mde_rel),
                 "final" if u.final else "provisional",
-            )
-        console.print(table if rows else "no treated or control decisions in the ledger yet")
+            ]
+            for name, u in groups
+        ]
+        headers = [
+            "group",
+            "treated",
+            "control",
+            "treated rate",
+            "control rate",
+            "uplift",
+            "95% interval",
+            "detectable",
+            "status",
+        ]
+        _print_table("Measured uplift (treated vs control)", headers, rows)
 
     @app.command("simulate-responses")
     def simulate_cmd(
@@ -148,15 +166,9 @@ def register(app: typer.Typer) -> None:
         config = _config(config_path, work_dir)
         frame = trend(config, data, _ledger(config, ledger_url), runs)
         path = write_trend_report(frame, out or config.work_dir / "reports" / "trend.html")
-        table = Table(title=f"Last {runs} run(s)")
-        for col in frame.columns:
-            table.add_column(col)
-        for row in frame.iter_rows():
-            table.add_row(
-                *(
-                    "–" if v is None else f"{v:,.3f}" if isinstance(v, float) else str(v)
-                    for v in row
-                )
-            )
-        console.print(table)
-        console.print(f"report: {path}")
+        rows = [
+            ["–" if v is None else f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row]
+            for row in frame.iter_rows()
+        ]
+        _print_table(f"Last {runs} run(s)", frame.columns, rows)
+        print(f"report: {path}")

@@ -199,8 +199,12 @@ def simulate_responses(
     true_uplift: dict[str, float],
     seed: int,
     out: Path,
+    transactions: bool = True,
 ) -> ResponsesResult:
-    """Write the data `days` days after the run in `run_dir` to `out` (see module docstring)."""
+    """Write the data `days` days after the run in `run_dir` to `out` (see module docstring).
+
+    `transactions=False` writes only the small tables (enough to measure the uplift again
+    with another seed; not a complete data directory)."""
     data_dir, out = Path(data_dir), Path(out)
     if days < 1:
         raise ConfigError(f"--days must be at least 1, got {days}")
@@ -215,7 +219,8 @@ def simulate_responses(
     out.mkdir(parents=True)
     for name in ("customers", "consents", "contacts"):
         shutil.copy(data_dir / f"{name}.parquet", out / f"{name}.parquet")
-    _transactions(data_dir, out, as_of, days)
+    if transactions:
+        _transactions(data_dir, out, as_of, days)
     new = drawn.filter(pl.col("opened")).select(
         "customer_id", "product", "opened_at", closed_at=pl.lit(None, pl.Date())
     )

@@ -15,7 +15,6 @@ class MonitoringConfig(BaseModel):
     )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence of uplift intervals")
     power: float = Field(0.8, gt=0.5, lt=1.0, description="power of the minimum detectable effect")
-    psi_bins: int = Field(10, ge=2, le=50, description="quantile bins of the drift reference")
     psi_warn: float = Field(0.10, gt=0.0, description="PSI at or above this: warning")
     psi_alert: float = Field(0.25, gt=0.0, description="PSI at or above this: alert")
     fairness_segments: tuple[str, ...] = Field(

@@ -2,7 +2,7 @@
 
 The reference is taken at training time from the training snapshots and saved with the model
 version as the MLflow artifact `drift_reference.json` (`reference_profile`). Bins: the
-reference's deciles (`psi_bins` quantiles, duplicates merged, so a flag has two bins), each
+reference's deciles (`REFERENCE_BINS` quantiles, duplicates merged, so a flag has two bins), each
 bin closed on the right, (-inf, q1], (q1, q2], ..., (qk, inf), plus one bin for nulls. PSI =
 sum over bins of (current - reference) * ln(current / reference), shares floored at 1e-4 so
 an empty bin stays finite. Rule of thumb (config): below 0.10 stable, 0.10-0.25 warning,
@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 REFERENCE_ARTIFACT = "drift_reference.json"
+REFERENCE_BINS = 10  # deciles; fixed when the model is trained, stored in the reference
 SCORE = "score"
 _FLOOR = 1e-4
 NUMERIC = (pl.Boolean,)
@@ -63,7 +64,7 @@ def _edges(frame: pl.DataFrame, bins: int) -> dict[str, list[float]]:
 def reference_profile(
     features: pl.DataFrame,
     scores: np.ndarray | pl.Series | None = None,
-    bins: int = 10,
+    bins: int = REFERENCE_BINS,
     max_rows: int = 200_000,
 ) -> dict[str, Any]:
     """The training distribution of each feature (and of the model's score): edges and shares.

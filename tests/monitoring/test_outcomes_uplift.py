@@ -14,8 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from features.errors import ContractError
+from monitoring import run_checks, store
 from monitoring.config import MonitoringConfig
 from monitoring.fairness import selection_rates
+from monitoring.ledger import read_table
 from monitoring.outcomes import import_outcomes
 from monitoring.uplift import JSON_KEYS
 from propensity.cli import app
@@ -54,10 +56,10 @@ def decisions() -> pl.DataFrame:
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> tuple[Path, Path]:
-    """A work dir whose ledger holds two runs, and a data dir whose products show openings."""
+def world(tmp_path: Path, ledger_url: str) -> tuple[Path, Path, str]:
+    """A ledger holding two runs, and a data dir whose products show openings."""
     work = tmp_path / "work"
-    url = lg.ledger_url(None, work)
+    url = ledger_url
     engine = lg.make_engine(url)
     with lg.locked(engine) as conn:
         insert_frame(
@@ -117,7 +119,7 @@ def world(tmp_path: Path) -> tuple[Path, Path]:
             "phone": True,
         }
     ).write_parquet(data / "consents.parquet")
-    return work, data
+    return work, data, url
 
 
 CONFIG = """
@@ -143,11 +145,10 @@ T2,,r1,email,accepted,2027-03-12 09:00:00
 """
 
 
-def test_outcomes_import_quarantines_and_is_idempotent(world: tuple[Path, Path]) -> None:
-    work, _ = world
+def test_outcomes_import_quarantines_and_is_idempotent(world: tuple[Path, Path, str]) -> None:
+    work, _, url = world
     path = work.parent / "outcomes.csv"
     path.write_text(OUTCOMES)
-    url = lg.ledger_url(None, work)
     first = import_outcomes(path, url, work / "rejected", today=TODAY)
     assert (first.rows, first.added) == (8, 3)
     assert first.rejected_counts == {
@@ -162,13 +163,13 @@ def test_outcomes_import_quarantines_and_is_idempotent(world: tuple[Path, Path])
     assert (again.added, again.already_present) == (0, 3)
 
 
-def test_outcomes_import_contract_faults_exit_2(world: tuple[Path, Path]) -> None:
-    work, _ = world
+def test_outcomes_import_contract_faults_exit_2(world: tuple[Path, Path, str]) -> None:
+    work, _, url = world
     path = work.parent / "bad.csv"
     path.write_text("customer_id,channel,outcome\nT1,email,accepted\n")
     with pytest.raises(ContractError, match=r"outcomes\.responded_at: required column missing"):
-        import_outcomes(path, lg.ledger_url(None, work), today=TODAY)
-    cmd = ["outcomes", "import", str(path), "--work-dir", str(work)]
+        import_outcomes(path, url, today=TODAY)
+    cmd = ["outcomes", "import", str(path), "--work-dir", str(work), "--ledger-url", url]
     result = subprocess.run(
         [sys.executable, "-m", "propensity.cli", *cmd], capture_output=True, text=True
     )
@@ -177,23 +178,14 @@ def test_outcomes_import_contract_faults_exit_2(world: tuple[Path, Path]) -> Non
     assert "outcomes.responded_at: required column missing" in result.stderr
 
 
-def test_uplift_json_counts_openings_and_accepted_outcomes(world: tuple[Path, Path]) -> None:
-    work, data = world
+def test_uplift_json_counts_openings_and_accepted_outcomes(world: tuple[Path, Path, str]) -> None:
+    work, data, url = world
     path = work.parent / "outcomes.csv"
     path.write_text(OUTCOMES)
-    import_outcomes(path, lg.ledger_url(None, work), today=TODAY)
+    import_outcomes(path, url, today=TODAY)
     config = work.parent / "propensity.toml"
     config.write_text(CONFIG)
-    args = [
-        "uplift",
-        "--work-dir",
-        str(work),
-        "--data",
-        str(data),
-        "--json",
-        "--config",
-        str(config),
-    ]
+    args = ["uplift", "--data", str(data), "--json", "--config", str(config), "--ledger-url", url]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
@@ -206,7 +198,7 @@ def test_uplift_json_counts_openings_and_accepted_outcomes(world: tuple[Path, Pa
     assert sav["uplift_rel"] == pytest.approx(4.0)
     assert sav["ci_low"] < 4.0 < sav["ci_high"]
     assert sav["incremental_value"] == pytest.approx(10 * (0.5 - 0.1) * 150.0)
-    table = CliRunner().invoke(app, ["uplift", "--work-dir", str(work), "--data", str(data)])
+    table = CliRunner().invoke(app, ["uplift", "--data", str(data), "--ledger-url", url])
     assert table.exit_code == 0 and "final" in table.output
 
 
@@ -229,3 +221,33 @@ def test_fairness_flags_groups_below_four_fifths() -> None:
     rates = selection_rates(decisions, scores, customers, date(2026, 7, 1), config)
     got = {r["grp"]: (r["rate"], r["ratio"], r["warn"]) for r in rates.iter_rows(named=True)}
     assert got == {"18-39": (0.5, 1.0, False), "40+": (0.2, pytest.approx(0.4), True)}
+
+
+def test_run_checks_store_fairness_and_name_missing_references(
+    world: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _, data, url = world
+    ids = pl.read_parquet(data / "customers.parquet")
+    scores = ids.select(
+        "customer_id", product=pl.lit("savings"), propensity=pl.lit(0.2), model_version=pl.lit("1")
+    )
+    features = ids.select("customer_id", income=pl.lit(1000.0))
+    kwargs = {
+        "ledger_url": url,
+        "run_id": "r1",
+        "as_of": RUN_1,
+        "features": features,
+        "scores": scores,
+        "customers": ids,
+        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",  # no models registered
+        "config": MonitoringConfig(fairness_min_group=1),
+    }
+    checks = run_checks(**kwargs)
+    assert checks.notes == ["savings: no drift reference saved with the champion (retrain)"]
+    assert checks.drift.is_empty() and checks.shadow.is_empty()
+    run_checks(**kwargs)  # a second time replaces, never duplicates
+    engine = lg.make_engine(url)
+    stored = read_table(engine, store.fairness, ["r1"])
+    engine.dispose()
+    # 20 of 21 scored adults won a slot in run 1 (10 treated + 10 control): one age band
+    assert stored.select("grp", "scored", "selected", "warn").rows() == [("35-49", 21, 20, False)]

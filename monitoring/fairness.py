@@ -75,7 +75,7 @@ def selection_rates(
             ["customer_id", "campaign_id"],
             "left",
         )
-        .join(segmented, "customer_id", "left")
+        .join(segmented, "customer_id")  # adults only (see `people`)
     )
     parts = []
     for seg in segs:

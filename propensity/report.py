@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,6 +51,7 @@ METRICS = (
     ("n_test", "Test customers", "int"),
     ("model_version", "Model version", "text"),
 )
+SEGMENT_LABELS = {"age_band": "age band"}
 PLOT_TITLES = {
     "roc": "ROC curve",
     "gain": "Cumulative gain",
@@ -162,9 +164,17 @@ def _img(data: bytes, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{b64}">'
 
 
+_NUMBER = re.compile(r"^(EUR )?[-+]?[\d,.]+%?$|^–$")
+
+
+def _cell(text: str) -> str:
+    """Numbers right-aligned, words left-aligned."""
+    return f"<td>{text}</td>" if _NUMBER.match(text) else f'<td class="t">{text}</td>'
+
+
 def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -253,10 +263,12 @@ def _model(m: ModelSection) -> str:
     )
 
 
-def _frame_table(frame: pl.DataFrame, columns: dict[str, tuple[str, str]]) -> str:
-    """A frame as a table: column -> (header, format: int | num | pct | text | level)."""
+def _frame_table(
+    frame: pl.DataFrame, columns: dict[str, tuple[str, str]], empty: str = "Nothing to show."
+) -> str:
+    """A frame as a table: column -> (header, format: int | num | pct | text | level | ...)."""
     if frame.is_empty():
-        return "<p>Nothing to show for this run.</p>"
+        return f"<p>{esc(empty)}</p>"
     fmts = {
         "int": fmt_int,
         "num": lambda v: fmt_num(v, 3),
@@ -264,6 +276,8 @@ def _frame_table(frame: pl.DataFrame, columns: dict[str, tuple[str, str]]) -> st
         "text": lambda v: esc("–" if v is None else v),
         "level": lambda v: f'<span class="{esc(v)}">{esc(v)}</span>',
         "flag": lambda v: '<span class="warn">check</span>' if v else "ok",
+        "status": lambda v: "–" if v is None else "final" if v else "provisional",
+        "segment": lambda v: esc(SEGMENT_LABELS.get(v, v)),
     }
     cols = [c for c in columns if c in frame.columns]
     rows = [[fmts[columns[c][1]](r[c]) for c in cols] for r in frame.iter_rows(named=True)]
@@ -302,12 +316,13 @@ def _science(d: ReportData) -> str:
             "champion_mean_predicted": ("Champion predicted", "pct"),
             "challenger_mean_predicted": ("Challenger predicted", "pct"),
         },
+        "No challenger scored in an earlier run whose outcomes are known yet.",
     )
     fairness = _frame_table(
         d.fairness,
         {
             "campaign_id": ("Campaign", "text"),
-            "segment": ("Segment", "text"),
+            "segment": ("Segment", "segment"),
             "grp": ("Group", "text"),
             "scored": ("Scored", "int"),
             "selected": ("Selected", "int"),
@@ -340,7 +355,7 @@ def _trend(frame: pl.DataFrame) -> str:
             "uplift": ("Uplift", "pct"),
             "ci_low": ("95% low", "pct"),
             "ci_high": ("95% high", "pct"),
-            "final": ("Final", "text"),
+            "final": ("Status", "status"),
             "max_feature_psi": ("Largest feature PSI", "num"),
             "max_score_psi": ("Largest score PSI", "num"),
             "drift_alerts": ("Drift alerts", "int"),
@@ -350,9 +365,9 @@ def _trend(frame: pl.DataFrame) -> str:
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;
 padding:0 1em}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;
-padding:.25em .6em;text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{
-text-align:left}.big{font-size:1.3em;margin:.3em 0}#headline{background:#eef6f4;padding:.6em
-1em;border-radius:6px}.bar{width:220px;background:#eee;height:.8em}.bar span{display:block;
+padding:.25em .6em;text-align:right}th{background:#f2f2f2}td.t,th:first-child{text-align:left}
+.big{font-size:1.3em;margin:.3em 0}#headline{background:#eef6f4;padding:.6em 1em;
+border-radius:6px}.bar{width:220px;background:#eee;height:.8em}.bar span{display:block;
 height:100%;background:#2a9d8f}.plots{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}
 img{max-width:340px}.warn{color:#b36b00;font-weight:bold}.alert{color:#c0392b;
 font-weight:bold}dt{font-weight:bold}"""

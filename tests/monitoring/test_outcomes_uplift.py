@@ -204,9 +204,11 @@ def test_uplift_json_counts_openings_and_accepted_outcomes(world: tuple[Path, Pa
 
 def test_fairness_flags_groups_below_four_fifths() -> None:
     config = MonitoringConfig(age_bands=(18, 40), fairness_min_group=5)
-    births = {f"Y{i}": date(2000, 1, 1) for i in range(10)} | {
-        f"O{i}": date(1960, 1, 1) for i in range(10)
-    }
+    births = (
+        {f"Y{i}": date(2000, 1, 1) for i in range(10)}
+        | {f"O{i}": date(1960, 1, 1) for i in range(10)}
+        | {"M0": date(2015, 1, 1)}
+    )  # a minor: never offered anything, so never a group
     customers = pl.DataFrame({"customer_id": list(births), "birth_date": list(births.values())})
     scores = pl.DataFrame({"customer_id": list(births), "product": "savings"})
     won = [f"Y{i}" for i in range(5)] + ["O0", "O1"]  # young 50%, old 20%

@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ) -> None:
         """Treated vs control conversion per campaign, channel and overall, with 95% intervals."""
-        from propensity.reporting import measure_uplift
+        from propensity.loop import measure_uplift
 
         config = _config(config_path, work_dir)
         report, _ = measure_uplift(config, data, _ledger(config, ledger_url))
@@ -160,8 +160,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Contacts, conversions, uplift and drift over the last N runs (HTML and a table)."""
+        from propensity.loop import trend
         from propensity.report import write_trend_report
-        from propensity.reporting import trend
 
         config = _config(config_path, work_dir)
         frame = trend(config, data, _ledger(config, ledger_url), runs)

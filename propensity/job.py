@@ -19,8 +19,9 @@ from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
 from models.registry import resolve_tracking_uri
 from propensity.config import AppConfig
+from propensity.loop import run_checks_for
 from propensity.report import write_report
-from propensity.reporting import build_report_data, run_checks_for
+from propensity.reporting import build_report_data
 from serving import ledger as ledger_db
 from serving.outputs import RunSummary
 from serving.pipeline import decide_run, default_run_id

@@ -19,6 +19,7 @@ from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from monitoring.config import MonitoringConfig
+from propensity.compute import ComputeConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from serving.pipeline import EngineConfig
 from training.config import TrainingConfig
@@ -82,6 +83,7 @@ class AppConfig(Strict):
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")
     def _campaigns_name_products(self) -> AppConfig:

@@ -27,6 +27,7 @@ from propensity import (
     cmd_data,
     cmd_features,
     cmd_generate,
+    cmd_monitoring,
     cmd_publish,
     cmd_run,
     cmd_serving,
@@ -48,6 +49,7 @@ for module in (
     cmd_serving,
     cmd_publish,
     cmd_run,
+    cmd_monitoring,
 ):
     module.register(app)
 

@@ -19,6 +19,7 @@ from features.config_errors import config_error
 from features.errors import ConfigError
 from features.ids import date_problem, name_problem
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
+from monitoring.config import MonitoringConfig
 from propensity.compute import ComputeConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from serving.pipeline import EngineConfig
@@ -98,6 +99,7 @@ class AppConfig(Strict):
     campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")

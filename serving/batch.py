@@ -123,7 +123,7 @@ def _write_run(
             "as_of": [as_of],
             "config_hash": [summary.config_hash],
             "model_versions": [json.dumps(summary.model_versions)],
-            "status": ["committed"],
+            "status": ["complete"],  # publication is `published_at` (serving.publish)
             "published_at": pl.Series([None], dtype=pl.Datetime("us")),
             "summary": [json.dumps(summary.to_json())],
         }

@@ -48,7 +48,7 @@ runs = sa.Table(
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("config_hash", sa.String(64), nullable=False),
     sa.Column("model_versions", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # committed | published
+    sa.Column("status", sa.String(20), nullable=False),  # complete (committed in full)
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("published_at", sa.DateTime),  # null: committed, channel files not yet in place
 )
@@ -130,9 +130,7 @@ def upgrade(conn: Connection) -> None:
     if "published_at" in names:
         return
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN published_at TIMESTAMP")
-    done = conn.execute(
-        sa.text("UPDATE runs SET published_at = created_at, status = 'published'")
-    ).rowcount
+    done = conn.execute(sa.text("UPDATE runs SET published_at = created_at")).rowcount
     log.warning(
         "ledger upgraded: runs.published_at added; %d earlier run(s) marked published", done
     )
@@ -163,11 +161,7 @@ def unpublished_runs(conn: Connection) -> list[str]:
 
 
 def mark_published(conn: Connection, run_id: str) -> None:
-    conn.execute(
-        sa.update(runs)
-        .where(runs.c.run_id == run_id)
-        .values(published_at=datetime.now(), status="published")
-    )
+    conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(published_at=datetime.now()))
 
 
 def ensure_new_run(conn: Connection, run_id: str) -> None:

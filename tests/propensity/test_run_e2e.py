@@ -93,8 +93,9 @@ def test_channel_files_agree_with_the_ledger(
     assert contacts.sort(key).equals(selected.sort(key))
     assert sent["customer_id"].is_unique().all()  # at most one offer per customer per run
     assert sent["reasons"].str.len_chars().min() > 0  # every offer carries its reasons
-    status = _ledger(work, "select status from runs where run_id='e2e'")["status"].to_list()
-    assert status == ["published"]  # committed, then its files published
+    run = _ledger(work, "select status, published_at from runs where run_id='e2e'")
+    assert run["status"].to_list() == ["complete"]
+    assert run["published_at"].null_count() == 0  # committed, then its files published
 
 
 def test_nobody_without_consent_or_permission_is_contacted(

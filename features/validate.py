@@ -172,8 +172,8 @@ class RowRule:
     `column` holds the offending value."""
 
     reason: str
-    column: str
     rejects: Callable[[RowContext], pl.Expr]
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,14 +187,14 @@ class RowContext:
 
 
 def _null(col: str) -> RowRule:
-    return RowRule(f"null_{col}", col, lambda _ctx: pl.col(col).is_null())
+    return RowRule(f"null_{col}", lambda _ctx: pl.col(col).is_null(), col)
 
 
 def _unknown_customer() -> RowRule:
     return RowRule(
         "unknown_customer",
-        "customer_id",
         lambda ctx: ~pl.col("customer_id").is_in(ctx.known_customers.implode()),
+        column="customer_id",
     )
 
 
@@ -202,25 +202,31 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
     "customers": (
         _null("birth_date"),
         _null("customer_since"),
-        RowRule("birth_date_in_future", "birth_date", lambda ctx: pl.col("birth_date") > ctx.today),
+        RowRule(
+            "birth_date_in_future",
+            lambda ctx: pl.col("birth_date") > ctx.today,
+            column="birth_date",
+        ),
     ),
     "transactions": (
         _null("customer_id"),
         _null("booked_at"),
         _null("amount"),
         _null("method"),
-        RowRule("amount_not_finite", "amount", lambda _ctx: ~pl.col("amount").is_finite()),
-        RowRule("amount_zero", "amount", lambda _ctx: pl.col("amount") == 0),
-        RowRule("unknown_method", "method", lambda _ctx: ~pl.col("method").is_in(METHODS)),
+        RowRule("amount_not_finite", lambda _ctx: ~pl.col("amount").is_finite(), column="amount"),
+        RowRule("amount_zero", lambda _ctx: pl.col("amount") == 0, column="amount"),
+        RowRule("unknown_method", lambda _ctx: ~pl.col("method").is_in(METHODS), column="method"),
         _unknown_customer(),
-        RowRule("booked_in_future", "booked_at", lambda ctx: pl.col("booked_at") >= ctx.tomorrow),
+        RowRule(
+            "booked_in_future", lambda ctx: pl.col("booked_at") >= ctx.tomorrow, column="booked_at"
+        ),
     ),
     "products": (
         _null("opened_at"),
         RowRule(
             "closed_before_opened",
-            "closed_at",
             lambda _ctx: pl.col("closed_at") < pl.col("opened_at"),
+            column="closed_at",
         ),
         _unknown_customer(),
     ),
@@ -234,18 +240,22 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
         _null("channel"),
         _null("contacted_at"),
         RowRule(
-            "product_too_long", "product", lambda _ctx: pl.col("product").str.len_chars() > NAME_MAX
+            "product_too_long",
+            lambda _ctx: pl.col("product").str.len_chars() > NAME_MAX,
+            column="product",
         ),
         RowRule(
             "campaign_id_too_long",
-            "campaign_id",
             lambda _ctx: pl.col("campaign_id").str.len_chars() > NAME_MAX,
+            column="campaign_id",
         ),
-        RowRule("unknown_channel", "channel", lambda _ctx: ~pl.col("channel").is_in(CHANNELS)),
+        RowRule(
+            "unknown_channel", lambda _ctx: ~pl.col("channel").is_in(CHANNELS), column="channel"
+        ),
         RowRule(
             "unknown_outcome",
-            "outcome",
             lambda _ctx: pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES),
+            column="outcome",
         ),
         _unknown_customer(),
     ),
@@ -265,7 +275,7 @@ def rejection_reason(table: str, ctx: RowContext) -> pl.Expr:
 
 def rejection_detail(table: str) -> list[pl.Expr]:
     """`column` and `value` (as text) of a row marked by `rejection_reason` (null if good)."""
-    rules = ROW_RULES.get(table, ())
+    rules = [r for r in ROW_RULES.get(table, ()) if r.column is not None]
     if not rules:
         return [pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value")]
     reason = pl.col("reason")

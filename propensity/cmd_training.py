@@ -45,6 +45,25 @@ def results_table(results: dict[str, ProductResult]) -> Table:
     return table
 
 
+def plan_table(results: dict[str, ProductResult]) -> Table | None:
+    """The calendar: one row per snapshot date (its role), positives per product."""
+    plan = next((r.plan for r in results.values() if r.plan is not None), None)
+    if plan is None:
+        return None
+    s = plan.snapshots
+    table = Table(title="Training plan: positives per snapshot", caption="\n".join(plan.lines()))
+    table.add_column("snapshot")
+    table.add_column("role")
+    shown = [p for p, r in results.items() if r.positives]
+    for product in shown:
+        table.add_column(product, justify="right")
+    roles = [(d, "train") for d in s.train] + [(s.validation, "validation"), (s.test, "test")]
+    for day, role in roles:
+        cells = [str(results[p].positives.get(day, 0)) for p in shown]
+        table.add_row(day.isoformat(), role, *cells)
+    return table
+
+
 def run_train(
     data_dir: Path,
     *,
@@ -56,6 +75,7 @@ def run_train(
     promote: bool,
     tracking_uri: str | None,
     config_path: Path | None,
+    as_of: str | None = None,
 ) -> dict[str, ProductResult]:
     """Load the config, apply the flags, train with a progress bar, print and write metrics."""
     from propensity.config import load_config
@@ -81,7 +101,12 @@ def run_train(
             promote=promote,
             feature_config=app.features,
             progress=step,
+            as_of=as_of and parse_date(as_of, "--as-of"),
+            input_options=app.data,
         )
+    plan = plan_table(results)
+    if plan is not None:
+        console.print(plan)
     console.print(results_table(results))
     for product, result in results.items():
         if not result.trained:
@@ -98,7 +123,9 @@ def register(app: typer.Typer) -> None:
     def train(
         data_dir: Path = typer.Argument(..., help="directory holding the contract tables"),
         products: str | None = typer.Option(
-            None, "--products", help="comma-separated products; default: every product in the data"
+            None,
+            "--products",
+            help="comma-separated subset of the configured [[products]]; default: all of them",
         ),
         horizon_days: int | None = typer.Option(
             None, "--horizon-days", help="label window (default 90)"
@@ -119,6 +146,11 @@ def register(app: typer.Typer) -> None:
             None, "--tracking-uri", help="MLflow tracking URI; default: SQLite in the work dir"
         ),
         config: Path | None = typer.Option(None, "--config", help="propensity TOML config"),
+        as_of: str | None = typer.Option(
+            None,
+            "--as-of",
+            help="train as of YYYY-MM-DD: only data known before it; no label reaches past it",
+        ),
     ) -> None:
         """Train, calibrate, evaluate and register one propensity model per product."""
         run_train(
@@ -131,4 +163,5 @@ def register(app: typer.Typer) -> None:
             promote=promote,
             tracking_uri=tracking_uri,
             config_path=config,
+            as_of=as_of,
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from features.config import FeatureConfig
+from features.config import FeatureConfig, InputOptions
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
@@ -27,8 +27,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataConfig(Strict):
-    """Where the input tables are; without a path the built-in synthetic bank is used."""
+class DataConfig(InputOptions):
+    """Where the input tables are (without a path the built-in synthetic bank is used) and how
+    to read them (`[data.csv]` dialect, `timezone`)."""
 
     path: Path | None = Field(None, description="data directory; empty: the synthetic bank")
 

@@ -38,23 +38,66 @@ def previous_month(day: date) -> date:
     return date(day.year - 1, 12, 1) if day.month == 1 else date(day.year, day.month - 1, 1)
 
 
-def data_window(tables: Tables) -> tuple[date, date]:
-    """(first day, day after the last day) observed in transactions and product openings."""
+@dataclass(frozen=True)
+class Coverage:
+    """Where the data is: the transactions' first day and the day after their last (cut at
+    `as_of` when training as of a date), and how far the other tables reach."""
+
+    start: date
+    end: date
+    products_end: date | None
+    customers_end: date | None
+    as_of: date | None = None
+
+    def warnings(self, gap_days: int = 62) -> list[str]:
+        """Coverage problems a foreign bank's export hits: transactions ending long before the
+        products or customers tables (dates after them would have no payments behind them)."""
+        out = []
+        last = self.end - timedelta(days=1)
+        for table, until in (("products", self.products_end), ("customers", self.customers_end)):
+            if until is not None and (until - last).days > gap_days:
+                out.append(
+                    f"transactions end {last} but {table} run to {until}: the training and "
+                    f"test dates are taken from the transactions, so nothing after {last} is used"
+                )
+        return out
+
+
+def data_coverage(tables: Tables, as_of: date | None = None) -> Coverage:
+    """The coverage of `tables` (transactions decide the calendar; products and customers are
+    only compared with them). Raises when there are no transactions."""
     txn = tables.transactions.select(
         pl.col("booked_at").min().dt.date().alias("lo"),
         pl.col("booked_at").max().dt.date().alias("hi"),
-    )
-    prod = tables.products.select(
-        pl.col("opened_at").min().alias("lo"), pl.col("opened_at").max().alias("hi")
-    )
-    row = pl.concat([txn, prod]).select(pl.col("lo").min(), pl.col("hi").max()).collect().row(0)
-    if row[0] is None or row[1] is None:
+    ).collect()
+    lo, hi = txn.row(0)
+    if lo is None or hi is None:
         raise PropensityError("transactions: no rows to train on (after the consent filter)")
-    return row[0], row[1] + timedelta(days=1)
+    products_end = tables.products.select(pl.col("opened_at").max()).collect().item()
+    customers_end = tables.customers.select(pl.col("customer_since").max()).collect().item()
+    end = hi + timedelta(days=1)
+    if as_of is not None:
+        end = min(end, as_of)
+    return Coverage(lo, end, products_end, customers_end, as_of)
+
+
+def data_window(tables: Tables) -> tuple[date, date]:
+    """(first day, day after the last day) of the transactions: the calendar's bounds."""
+    cov = data_coverage(tables)
+    return cov.start, cov.end
 
 
 def choose_snapshots(data_start: date, data_end: date, config: TrainingConfig) -> Snapshots:
     """Dates from the data (or the config's overrides), checked against the leakage rule."""
+    return _checked(
+        choose_snapshots_unchecked(data_start, data_end, config), data_start, data_end, config
+    )
+
+
+def choose_snapshots_unchecked(
+    data_start: date, data_end: date, config: TrainingConfig
+) -> Snapshots:
+    """The dates the rule derives from `[data_start, data_end)` (or the overrides), unchecked."""
     h = timedelta(days=config.horizon_days)
     test = config.test_as_of or month_start(data_end - h)
     validation = config.validation_as_of or month_start(test - h)
@@ -68,9 +111,39 @@ def choose_snapshots(data_start: date, data_end: date, config: TrainingConfig) -
             months.append(cursor)
             cursor = previous_month(cursor)
         train = tuple(reversed(months))
-    snapshots = Snapshots(train, validation, test, config.horizon_days)
-    check_snapshots(snapshots, data_start, data_end)
-    return snapshots
+    return Snapshots(train, validation, test, config.horizon_days)
+
+
+def _checked(s: Snapshots, data_start: date, data_end: date, config: TrainingConfig) -> Snapshots:
+    try:
+        check_snapshots(s, data_start, data_end)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}. {what_fits(data_start, data_end, config)}") from None
+    return s
+
+
+def what_fits(data_start: date, data_end: date, config: TrainingConfig) -> str:
+    """The advice for a calendar the leakage rule rejects: the longest horizon that fits the
+    transactions, or how much history the current horizon needs."""
+    span = (data_end - data_start).days
+    need = config.min_history_days + 3 * config.horizon_days + 62
+    text = (
+        f"The transactions cover {data_start} to {data_end - timedelta(days=1)} ({span} days); "
+        f"with --horizon-days {config.horizon_days} the calendar needs about {need} days "
+        f"(min_history_days + 3 horizons + month rounding)"
+    )
+    for horizon in range(config.horizon_days - 1, 13, -1):
+        trial = config.model_copy(update={"horizon_days": horizon})
+        try:
+            s = choose_snapshots_unchecked(data_start, data_end, trial)
+            check_snapshots(s, data_start, data_end)
+        except ConfigError:
+            continue
+        return (
+            f"{text}; --horizon-days {horizon} fits (test {s.test}, validation "
+            f"{s.validation}, {len(s.train)} training month(s) from {s.train[0]})"
+        )
+    return f"{text}; no horizon of 14 days or more fits: the data is too short"
 
 
 def check_snapshots(s: Snapshots, data_start: date, data_end: date) -> None:

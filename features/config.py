@@ -115,6 +115,9 @@ class FeatureConfig(BaseModel):
     salary_increase_ratio: float = Field(0.05, gt=0, description="mean salary up by at least")
     child_benefit_new_days: int = Field(90, gt=0)
     first_trip_days: int = Field(30, gt=0)
+    uncategorised_warning: float = Field(
+        0.3, ge=0, le=1, description="validate warns above this share of uncategorised rows"
+    )
     rules: tuple[Rule, ...] = Field((), description="inline rules, tried before built-in ones")
     rules_file: Path | None = Field(None, description="a TOML file of [[rule]] tables")
     disabled_rules: tuple[str, ...] = Field((), description="built-in rule names to drop")

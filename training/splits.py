@@ -13,6 +13,7 @@ import polars as pl
 
 from features.errors import ConfigError, PropensityError
 from features.schemas import Tables
+from features.validate import transaction_gap_warnings
 from training.config import TrainingConfig
 
 
@@ -49,18 +50,13 @@ class Coverage:
     customers_end: date | None
     as_of: date | None = None
 
-    def warnings(self, gap_days: int = 62) -> list[str]:
-        """Coverage problems a foreign bank's export hits: transactions ending long before the
-        products or customers tables (dates after them would have no payments behind them)."""
-        out = []
+    def warnings(self) -> list[str]:
+        """Transactions ending long before the products or customers tables (the rule lives
+        in `features.validate`)."""
         last = self.end - timedelta(days=1)
-        for table, until in (("products", self.products_end), ("customers", self.customers_end)):
-            if until is not None and (until - last).days > gap_days:
-                out.append(
-                    f"transactions end {last} but {table} run to {until}: the training and "
-                    f"test dates are taken from the transactions, so nothing after {last} is used"
-                )
-        return out
+        return transaction_gap_warnings(
+            last, {"products": self.products_end, "customers": self.customers_end}
+        )
 
 
 def data_coverage(tables: Tables, as_of: date | None = None) -> Coverage:

@@ -128,14 +128,16 @@ def _skip_reason(data: ProductData, config: TrainingConfig) -> str | None:
 
 
 def _few_positives(data: ProductData, config: TrainingConfig) -> str | None:
-    """A warning for a product trained on fewer positives than `few_positives`."""
-    low = min(data.train.n_pos, data.validation.n_pos)
-    if low >= config.few_positives:
+    """A warning for a product trained on fewer positives than `few_positives` in a split."""
+    need = config.few_positives
+    low = [
+        f"{split.n_pos} in {name}"
+        for name, split in (("training", data.train), ("validation", data.validation))
+        if split.n_pos < need
+    ]
+    if not low:
         return None
-    return (
-        f"few positives ({data.train.n_pos} training, {data.validation.n_pos} validation; "
-        f"below {config.few_positives}): trained, but the model is uncertain"
-    )
+    return f"few positives ({', '.join(low)}; below {need}): trained, but the model is uncertain"
 
 
 def train_products(

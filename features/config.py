@@ -116,7 +116,7 @@ class FeatureConfig(BaseModel):
     child_benefit_new_days: int = Field(90, gt=0)
     first_trip_days: int = Field(30, gt=0)
     uncategorised_warning: float = Field(
-        0.3, ge=0, le=1, description="validate warns above this share of uncategorised rows"
+        0.2, ge=0, le=1, description="validate warns above this share of uncategorised rows"
     )
     rules: tuple[Rule, ...] = Field((), description="inline rules, tried before built-in ones")
     rules_file: Path | None = Field(None, description="a TOML file of [[rule]] tables")

@@ -210,14 +210,34 @@ def transaction_gap_warnings(
     ]
 
 
+def uncategorised_share(tables: Tables, config: FeatureConfig) -> tuple[float, int]:
+    """(share, rows) of transactions that no rule categorises beyond how the money moved: no
+    rule matched, or only a rule that reads nothing but a transfer or card method (e.g.
+    `transfers`, `shopping_other_card`). Cash, fee and interest by method are categorised."""
+    from features.categories import METHOD_FALLBACK, load_ruleset, rule_name_expr, split_rules
+
+    ruleset = load_ruleset(config)
+    generic = [
+        r.name
+        for r in ruleset.rules
+        if r.method
+        and not (r.counterparty or r.iban or r.mcc or r.mcc_range or r.description)
+        and not set(r.method) & set(METHOD_FALLBACK)
+    ]
+    rows, combos = split_rules(tables.transactions, ruleset)
+    named = combos.select("_rule_key", rule_name_expr(ruleset).alias("rule")).collect()
+    vague = named.filter(pl.col("rule").is_null() | pl.col("rule").is_in(generic))
+    counts = rows.select(pl.len(), pl.col("_rule_key").is_in(vague["_rule_key"].implode()).sum())
+    n, bad = counts.collect().row(0)
+    return (bad / n if n else 0.0), n
+
+
 def coverage_warnings(
     tables: Tables, config: FeatureConfig, described_products: Iterable[str] | None = None
 ) -> list[str]:
     """Warnings for `propensity validate`: transactions ending long before the products or
     customers tables, a share of uncategorised transactions above
     `config.uncategorised_warning`, and products in the data no `[[products]]` entry describes."""
-    from features.categories import FALLBACK, categorise, load_ruleset
-
     last = tables.transactions.select(pl.col("booked_at").max()).collect().item()
     out: list[str] = []
     if last is not None:
@@ -226,15 +246,12 @@ def coverage_warnings(
             "customers": tables.customers.select(pl.col("customer_since").max()).collect().item(),
         }
         out += transaction_gap_warnings(last.date(), ends)
-    cats = categorise(tables.transactions, load_ruleset(config)).select(
-        pl.len().alias("n"), (pl.col("category") == FALLBACK).sum().alias("other")
-    )
-    n, other = cats.collect().row(0)
-    if n and other / n > config.uncategorised_warning:
+    share, n = uncategorised_share(tables, config)
+    if n and share > config.uncategorised_warning:
         out.append(
-            f"transactions: {other / n:.0%} of {n:,} rows match no categorisation rule "
-            f"(above {config.uncategorised_warning:.0%}): add rules for this bank's "
-            "counterparties and descriptions in [features] rules or rules_file"
+            f"transactions: {share:.0%} of {n:,} rows match no categorisation rule beyond "
+            f"their booking method (above {config.uncategorised_warning:.0%}): add rules for "
+            "this bank's counterparties and descriptions in [features] rules or rules_file"
         )
     if described_products is not None:
         known = set(described_products)

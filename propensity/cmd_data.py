@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from features.io import LoadResult, load_tables
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
         print_load_report(result)
         names = [p.name for p in app_config.products]
         for warning in coverage_warnings(result.tables, app_config.features, names):
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if result.n_rejected:
             console.print(f"{result.n_rejected:,} rejected row(s) written to {rejected_out}/")
         else:

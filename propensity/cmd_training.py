@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from propensity.options import parse_date, split_names
@@ -110,7 +111,7 @@ def run_train(
     console.print(results_table(results))
     for product, result in results.items():
         if not result.trained:
-            console.print(f"[yellow]{product}[/]: {result.message}")
+            console.print(f"[yellow]{product}[/]: {escape(result.message)}")
     if metrics_out is not None:
         console.print(f"metrics written to {write_metrics(results, metrics_out)}")
     return results

@@ -68,7 +68,10 @@ def data_coverage(tables: Tables, as_of: date | None = None) -> Coverage:
     ).collect()
     lo, hi = txn.row(0)
     if lo is None or hi is None:
-        raise PropensityError("transactions: no rows to train on (after the consent filter)")
+        before = f" booked before the as-of date {as_of}" if as_of is not None else ""
+        raise PropensityError(
+            f"transactions: no rows{before} to train on (after the consent filter)"
+        )
     products_end = tables.products.select(pl.col("opened_at").max()).collect().item()
     customers_end = tables.customers.select(pl.col("customer_since").max()).collect().item()
     end = hi + timedelta(days=1)
@@ -116,6 +119,20 @@ def _checked(s: Snapshots, data_start: date, data_end: date, config: TrainingCon
     except ConfigError as exc:
         raise ConfigError(f"{exc}. {what_fits(data_start, data_end, config)}") from None
     return s
+
+
+def calendar_warnings(s: Snapshots, data_start: date, config: TrainingConfig) -> list[str]:
+    """Dates the rule allows but that see little data: training snapshots with less than
+    `min_history_days` of transactions before them (given explicitly in the config)."""
+    earliest = data_start + timedelta(days=config.min_history_days)
+    short = [d for d in s.train if d < earliest]
+    if not short:
+        return []
+    return [
+        f"training snapshot(s) {', '.join(map(str, short))} have less than "
+        f"{config.min_history_days} days of transactions before them (transactions start "
+        f"{data_start}): their features are incomplete"
+    ]
 
 
 def what_fits(data_start: date, data_end: date, config: TrainingConfig) -> str:

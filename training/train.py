@@ -24,7 +24,13 @@ from training.dataset import ProductData, feature_columns, fingerprint, product_
 from training.fit import Evaluation, evaluate_product, fit_bundle
 from training.labels import build_labels
 from training.register import Promotion, log_and_register, set_aliases
-from training.splits import Coverage, Snapshots, choose_snapshots, data_coverage
+from training.splits import (
+    Coverage,
+    Snapshots,
+    calendar_warnings,
+    choose_snapshots,
+    data_coverage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +177,9 @@ def train_products(
     known = as_known_at(tables, as_of) if as_of is not None else tables
     consenting = consenting_tables(known)
     coverage = data_coverage(consenting, as_of)
-    for warning in coverage.warnings():
-        log.warning(warning)
     plan = TrainingPlan(coverage, choose_snapshots(coverage.start, coverage.end, config))
+    for warning in coverage.warnings() + calendar_warnings(plan.snapshots, coverage.start, config):
+        log.warning(warning)
     snapshots = plan.snapshots
     specs = _specs(products)
     for line in plan.lines():

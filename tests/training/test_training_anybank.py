@@ -18,7 +18,7 @@ from models.lgbm_params import DEFAULTS, adaptive_params
 from models.products import ProductSpec
 from training.config import LightGBMParams, TrainingConfig
 from training.evaluate import baseline_pipeline, signed_log1p
-from training.splits import choose_snapshots, data_coverage
+from training.splits import calendar_warnings, choose_snapshots, data_coverage
 from training.train import NoModelTrainedError, train_products
 
 Bank = tuple[Tables, pl.DataFrame, pl.DataFrame]
@@ -123,6 +123,13 @@ def test_calendar_comes_from_the_transactions_not_the_products():
     assert s.test == date(2024, 12, 1) and s.test + timedelta(days=90) <= cov.end
     as_of = data_coverage(tables, as_of=date(2025, 2, 1))
     assert as_of.end == date(2025, 2, 1)
+
+
+def test_an_explicit_training_date_with_little_history_is_a_warning():
+    config = TrainingConfig(train_as_of=(date(2024, 2, 1), date(2024, 6, 1)))
+    s = choose_snapshots(date(2024, 1, 3), date(2025, 3, 31), config)
+    (warning,) = calendar_warnings(s, date(2024, 1, 3), config)
+    assert warning.startswith("training snapshot(s) 2024-02-01 have less than 90 days")
 
 
 def test_when_the_leakage_rule_leaves_no_room_the_message_says_what_fits():

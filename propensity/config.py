@@ -28,8 +28,7 @@ class Strict(BaseModel):
 
 
 class DataConfig(InputOptions):
-    """Where the input tables are (without a path the built-in synthetic bank is used) and how
-    to read them (`[data.csv]` dialect, `timezone`)."""
+    """Where the input tables are (no path: the synthetic bank) and how to read them."""
 
     path: Path | None = Field(None, description="data directory; empty: the synthetic bank")
 

@@ -30,16 +30,15 @@ smaller banks."""
 def adaptive_params(n_rows: int, n_pos: int) -> dict[str, Any]:
     """Leaf size, tree size and L2 penalty for a training set of `n_rows` with `n_pos` positives.
 
-    Rule (documented in the README): a leaf must hold about 1/40 of the positives' worth of
-    rows, `min_child_samples = clip(n_pos // 40, 10, 300)` (300 from 12,000 positives up, the
-    benchmark setting); trees shrink to 7 leaves under 1,000 positives; the L2 penalty grows as
-    positives fall, `reg_lambda = clip(2000 / n_pos, 1, 10)`. A leaf never needs more than
-    1% of the rows either (tiny banks with a high positive rate)."""
+    Rule (docs/any-bank.md): leaves stay large, `min_child_samples = clip(n_rows // 20, 20,
+    300)`, so only a very small training set gets smaller leaves (a tree can still split about
+    20 ways instead of becoming a constant); trees shrink to 7 leaves under 1,000 positives;
+    the L2 penalty grows as positives fall, `reg_lambda = clip(2000 / n_pos, 1, 10)`. On banks
+    of 2,000 to 5,000 customers (12 products) this averaged test AUC 0.798, against 0.796 for
+    the fixed 300/15/1 and 0.787 for leaves scaled down with the positives (n_pos // 40)."""
     pos = max(int(n_pos), 1)
-    leaf = int(np.clip(pos // 40, 10, DEFAULTS["min_child_samples"]))
-    leaf = max(10, min(leaf, max(int(n_rows) // 100, 10)))
     return {
-        "min_child_samples": leaf,
+        "min_child_samples": int(np.clip(int(n_rows) // 20, 20, DEFAULTS["min_child_samples"])),
         "num_leaves": DEFAULTS["num_leaves"] if pos >= 1000 else 7,
         "reg_lambda": float(np.clip(2000.0 / pos, DEFAULTS["reg_lambda"], 10.0)),
     }

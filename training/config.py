@@ -20,8 +20,8 @@ class LightGBMParams(BaseModel):
     Early stopping on the validation log-loss picks the number of trees; row and column
     subsampling reduce variance and time; no class weights, so probabilities stay honest.
     `num_leaves`, `min_child_samples` and `reg_lambda` left empty adapt to the training set
-    (`models.lgbm_params.adaptive_params`: leaves of about 1/40 of the positives, 10 to 300
-    rows; 7 leaves under 1,000 positives; `reg_lambda = clip(2000 / positives, 1, 10)`); a
+    (`models.lgbm_params.adaptive_params`: leaves of clip(rows / 20, 20, 300) rows; 7 leaves
+    under 1,000 positives; `reg_lambda = clip(2000 / positives, 1, 10)`); a
     value set here is used as given. Training is deterministic: same data, seed and `n_jobs`,
     same model, bit for bit.
     """

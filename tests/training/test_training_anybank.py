@@ -42,21 +42,15 @@ def test_same_data_config_and_seed_give_bit_identical_models(bank: Bank, store):
     assert params["deterministic"] and params["force_col_wise"] and params["n_jobs"] == 2
 
 
-def test_adaptive_rule_scales_with_positives_and_an_explicit_value_wins():
-    big, small = adaptive_params(600_000, 12_000), adaptive_params(18_000, 360)
+def test_adaptive_rule_scales_with_the_bank_and_an_explicit_value_wins():
+    big, small = adaptive_params(600_000, 12_000), adaptive_params(8_000, 160)
     assert big == {"min_child_samples": 300, "num_leaves": 15, "reg_lambda": 1.0}
-    assert small == {
-        "min_child_samples": 10,
-        "num_leaves": 7,
-        "reg_lambda": pytest.approx(5.56, 0.01),
-    }
-    assert adaptive_params(500, 400)["min_child_samples"] == 10  # never above 1% of the rows
-    fixed = LightGBMParams(min_child_samples=55, num_leaves=31).resolved(18_000, 360)
-    assert (fixed["min_child_samples"], fixed["num_leaves"], fixed["reg_lambda"]) == (
-        55,
-        31,
-        pytest.approx(5.56, 0.01),
-    )
+    assert small == {"min_child_samples": 300, "num_leaves": 7, "reg_lambda": 10.0}
+    tiny = adaptive_params(1_000, 400)
+    assert tiny == {"min_child_samples": 50, "num_leaves": 7, "reg_lambda": 5.0}
+    assert adaptive_params(100, 50)["min_child_samples"] == 20
+    fixed = LightGBMParams(min_child_samples=55, num_leaves=31).resolved(1_000, 400)
+    assert (fixed["min_child_samples"], fixed["num_leaves"], fixed["reg_lambda"]) == (55, 31, 5.0)
     assert LightGBMParams().resolved(10, 10)["learning_rate"] == DEFAULTS["learning_rate"]
 
 

@@ -41,11 +41,13 @@ def _config(mode: str):
 
 def _bank(root: Path, customers: int, months: int, seed: int, profile: str) -> Path:
     from synthbank import generate
+    from synthbank.profiles import PROFILES
 
     out = root / f"{profile}-{customers}c-{months}m-seed{seed}"
     if not (out / "customers.parquet").exists():
         print(f"generating {out} ...", flush=True)
-        generate(customers=customers, months=months, seed=seed, out=out, profile=profile)
+        end = PROFILES[profile].end
+        generate(customers=customers, months=months, seed=seed, out=out, end=end, profile=profile)
     return out
 
 

@@ -59,6 +59,25 @@ class Coverage:
         )
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The calendar of one training run: where the transactions are and the dates chosen."""
+
+    coverage: Coverage
+    snapshots: Snapshots
+
+    def lines(self) -> list[str]:
+        """The plan in plain lines (printed by `propensity train`, logged by the run)."""
+        c, s = self.coverage, self.snapshots
+        cut = f", cut at the as-of date {c.as_of}" if c.as_of else ""
+        train = f"{s.train[0]} .. {s.train[-1]} ({len(s.train)} monthly snapshots)"
+        return [
+            f"transactions cover {c.start} .. {c.end - timedelta(days=1)}{cut}",
+            f"horizon {s.horizon_days} days; training {train}; validation {s.validation}; "
+            f"test {s.test} (its horizon ends {s.test + timedelta(days=s.horizon_days)})",
+        ]
+
+
 def data_coverage(tables: Tables, as_of: date | None = None) -> Coverage:
     """The coverage of `tables` (transactions decide the calendar; products and customers are
     only compared with them). Raises when there are no transactions."""

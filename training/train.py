@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,11 @@ from training.config import TrainingConfig
 from training.dataset import ProductData, feature_columns, fingerprint, product_data
 from training.fit import Evaluation, evaluate_product, fit_bundle
 from training.labels import build_labels
+from training.positives import few_positives, positives_per_snapshot, skip_reason
 from training.register import Promotion, log_and_register, set_aliases
 from training.splits import (
-    Coverage,
     Snapshots,
+    TrainingPlan,
     calendar_warnings,
     choose_snapshots,
     data_coverage,
@@ -40,25 +41,6 @@ Progress = Callable[[str, float], None]
 
 class NoModelTrainedError(PropensityError):
     """Every product was skipped: there is nothing to score with (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """The calendar of one training run: where the transactions are and the dates chosen."""
-
-    coverage: Coverage
-    snapshots: Snapshots
-
-    def lines(self) -> list[str]:
-        """The plan in plain lines (printed by `propensity train`, logged by the run)."""
-        c, s = self.coverage, self.snapshots
-        cut = f", cut at the as-of date {c.as_of}" if c.as_of else ""
-        train = f"{s.train[0]} .. {s.train[-1]} ({len(s.train)} monthly snapshots)"
-        return [
-            f"transactions cover {c.start} .. {c.end - timedelta(days=1)}{cut}",
-            f"horizon {s.horizon_days} days; training {train}; validation {s.validation}; "
-            f"test {s.test} (its horizon ends {s.test + timedelta(days=s.horizon_days)})",
-        ]
 
 
 @dataclass(frozen=True)
@@ -121,29 +103,6 @@ def build_feature_frame(
     from features.pipeline import build_features_many  # lands with the feature pipeline
 
     return build_features_many(tables, dates, feature_config or FeatureConfig()).collect()
-
-
-def _skip_reason(data: ProductData, config: TrainingConfig) -> str | None:
-    need = config.min_positives
-    for name, split in (("training", data.train), ("validation", data.validation)):
-        if split.n_pos < need:
-            return f"only {split.n_pos} positives in the {name} snapshots (the floor is {need})"
-    if data.test.n_pos == 0 or data.test.n_pos == data.test.n:
-        return "the test snapshot has a single class, so the model cannot be evaluated"
-    return None
-
-
-def _few_positives(data: ProductData, config: TrainingConfig) -> str | None:
-    """A warning for a product trained on fewer positives than `few_positives` in a split."""
-    need = config.few_positives
-    low = [
-        f"{split.n_pos} in {name}"
-        for name, split in (("training", data.train), ("validation", data.validation))
-        if split.n_pos < need
-    ]
-    if not low:
-        return None
-    return f"few positives ({', '.join(low)}; below {need}): trained, but the model is uncertain"
 
 
 def train_products(
@@ -252,14 +211,14 @@ def _train_one(
     labels = build_labels(run.tables, spec, s.all_dates, s.horizon_days).collect()
     data = product_data(run.features, labels, s, run.names)
     counts = _counts(data)
-    positives = _positives(labels)
-    reason = _skip_reason(data, run.config)
+    positives = positives_per_snapshot(labels)
+    reason = skip_reason(data, run.config)
     if reason is not None:
         log.warning("%s: skipped: %s", spec.name, reason)
         return ProductResult(
             spec.name, False, f"skipped: {reason}", counts=counts, positives=positives
         )
-    caution = _few_positives(data, run.config)
+    caution = few_positives(data, run.config)
     if caution is not None:
         log.warning("%s: %s", spec.name, caution)
     bundle = fit_bundle(spec.name, data, run.names, s, run.config)
@@ -284,12 +243,6 @@ def _train_one(
         bundle=bundle.with_version(version),
         positives=positives,
     )
-
-
-def _positives(labels: pl.DataFrame) -> dict[date, int]:
-    """Positive labels per snapshot date, in date order."""
-    counts = labels.group_by("as_of").agg(pl.col("label").sum()).sort("as_of")
-    return {d: int(n) for d, n in counts.iter_rows()}
 
 
 def _register(

@@ -34,6 +34,13 @@ def find_table(data_dir: Path, name: str) -> Path | None:
     return None
 
 
+ZONED_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%#z",
+    "%Y-%m-%d %H:%M:%S%#z",
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+)
+"""ISO timestamps with an offset or Z; they are converted to the bank's local time."""
 SEPARATOR_NAMES = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
 
 
@@ -111,8 +118,9 @@ def _localise(raw: pl.LazyFrame, spec: TableSpec, options: InputOptions) -> pl.L
             exprs.append(localize(c, options.timezone).alias(col.name))
         elif dtype == pl.String and isinstance(col.dtype, pl.Datetime):
             text = c.str.strip_chars()
-            zoned = text.str.to_datetime(
-                "%Y-%m-%dT%H:%M:%S%#z", strict=False, time_zone="UTC", time_unit="us"
+            zoned = pl.coalesce(
+                text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
+                for f in ZONED_FORMATS
             )
             local = localize(zoned, options.timezone).dt.strftime("%Y-%m-%d %H:%M:%S%.f")
             exprs.append(pl.coalesce(local, text).alias(col.name))

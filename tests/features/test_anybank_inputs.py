@@ -82,7 +82,7 @@ def test_iso_text_with_an_offset_is_converted_and_naive_text_is_local(tmp_path: 
     text = [
         "2026-01-01T23:30:00+00:00",
         "2026-01-02 10:00:00",
-        "2026-02-01T12:00:00Z",
+        "2026-02-01 12:00:00.5Z",
         "2026-03-01",
     ]
     tables["transactions"] = tables["transactions"].with_columns(pl.Series("booked_at", text))
@@ -91,7 +91,7 @@ def test_iso_text_with_an_offset_is_converted_and_naive_text_is_local(tmp_path: 
     assert txn["booked_at"].to_list() == [
         datetime(2026, 1, 2, 0, 30),  # UTC converted to Amsterdam
         datetime(2026, 1, 2, 10, 0),  # naive: already local
-        datetime(2026, 2, 1, 13, 0),
+        datetime(2026, 2, 1, 13, 0, 0, 500000),
         datetime(2026, 3, 1),
     ]
 

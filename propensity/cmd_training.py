@@ -90,6 +90,7 @@ def run_train(
         }
     )
     names = split_names(products) if products else None
+    as_of_date = as_of and parse_date(as_of, "--as-of")
     with step_progress(console, "loading the tables") as step:
         results = train_from_dir(
             data_dir,
@@ -101,7 +102,7 @@ def run_train(
             promote=promote,
             feature_config=app.features,
             progress=step,
-            as_of=as_of and parse_date(as_of, "--as-of"),
+            as_of=as_of_date,
             input_options=app.data,
         )
     plan = plan_table(results)

@@ -4,6 +4,7 @@ train a usable model with nothing configured but the products, currency and time
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,42 @@ def test_train_exits_non_zero_with_a_message_when_no_model_can_be_trained(tmp_pa
     assert done.returncode == 2, done.stderr
     assert "no model could be trained" in done.stderr and "child_savings: skipped" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+FOREIGN_CONFIG = """
+campaigns = []
+
+[data]
+timezone = "Europe/London"
+
+[features]
+currency = "GBP"
+
+[training]
+n_train_snapshots = 2
+
+[[products]]
+name = "travel_insurance"
+credit = false
+"""
+
+
+def test_train_config_products_are_the_list_trained_and_the_others_are_reported(
+    foreign_bank: Path, tmp_path: Path
+):
+    config = tmp_path / "propensity.toml"
+    config.write_text(FOREIGN_CONFIG)
+    metrics = tmp_path / "metrics.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "propensity.cli", "train", str(foreign_bank), "--config",
+         str(config), "--work-dir", str(tmp_path / "work"), "--metrics-out", str(metrics)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(metrics.read_text())
+    assert result["travel_insurance"]["status"] == "trained"
+    for product in ("deposit", "credit_card", "loan"):
+        assert result[product]["status"] == "skipped"
+        assert "no [[products]] entry" in result[product]["message"]
+    assert "transactions cover 2024-04-01 .. 2025-06-30" in done.stdout  # the printed plan

@@ -18,6 +18,7 @@ from features.config import FeatureConfig, InputOptions
 from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
+from propensity.compute import ComputeConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from serving.pipeline import EngineConfig
 from training.config import TrainingConfig
@@ -80,6 +81,7 @@ class AppConfig(Strict):
     campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")
     def _campaigns_name_products(self) -> AppConfig:

@@ -18,6 +18,7 @@ import polars as pl
 from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
 from models.registry import resolve_tracking_uri
+from propensity.compute import open_compute
 from propensity.config import AppConfig
 from propensity.report import write_report
 from propensity.reporting import build_report_data
@@ -109,10 +110,11 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         feature_config=config.features,
     )
     step("scoring and selecting", 0.75)
-    outcome = decide_run(
-        tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
-        replace=config.run.replace,
-    )  # fmt: skip
+    with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
+        outcome = decide_run(
+            tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
+            replace=config.run.replace, compute=compute,
+        )  # fmt: skip
     summary = outcome.summary
     step("writing the report", 0.95)
     report = write_run_report(config, summary, training, source=str(data_dir))

@@ -37,6 +37,7 @@ def test_same_data_config_and_seed_give_bit_identical_models(bank: Bank, store):
         for _ in range(2)
     ]
     assert _booster(runs[0]) == _booster(runs[1])
+    assert "few positives (89 in validation; below 100): trained" in runs[0].message
     assert runs[0].metrics == runs[1].metrics and runs[0].baseline == runs[1].baseline
     params = runs[0].bundle.estimator.model_.get_params()
     assert params["deterministic"] and params["force_col_wise"] and params["n_jobs"] == 2

@@ -20,6 +20,7 @@ from features.schemas import Tables
 from models.registry import resolve_tracking_uri
 from propensity.compute import open_compute
 from propensity.config import AppConfig
+from propensity.loop import run_checks_for
 from propensity.report import write_report
 from propensity.reporting import build_report_data
 from serving import ledger as ledger_db
@@ -76,9 +77,13 @@ def write_run_report(
     summary: RunSummary,
     training: dict[str, ProductResult],
     source: str,
+    products: pl.LazyFrame | None = None,
 ) -> Path:
-    """The HTML report of a run (also written by `propensity select`, without training)."""
-    data = build_report_data(config, summary, training, source=source, notes=summary.notes)
+    """The HTML report of a run (also written by `propensity select`, without training);
+    `products` (the run's products table) measures the uplift of earlier runs."""
+    data = build_report_data(
+        config, summary, training, source=source, notes=summary.notes, products=products
+    )
     return write_report(data, config.work_dir / "reports" / f"{summary.run_id}.html")
 
 
@@ -117,7 +122,13 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         )  # fmt: skip
     summary = outcome.summary
     step("writing the report", 0.95)
-    report = write_run_report(config, summary, training, source=str(data_dir))
+    if outcome.features is not None and not summary.dry_run:
+        summary.notes += run_checks_for(
+            config, tables, outcome.features, outcome.scores, summary, tracking_uri
+        )
+    report = write_run_report(
+        config, summary, training, source=str(data_dir), products=tables.products
+    )
     step("done", 1.0)
     return JobResult(
         work_dir=work,

@@ -139,7 +139,7 @@ assert AS_OF  # the run date every bank of the rig is built around
         ("[policy]\ncontacts_window_days = 100000000", "policy.contacts_window_days"),
         ("[run]\nas_of = 9999-12-31", "run.as_of"),
         ('[run]\nrun_id = "../x"', "run.run_id"),
-        ('[[products]]\nname = "a/b"', "products"),
+        ('[[products]]\nname = "a/b"\ncredit = false', "letter or digit"),
         ("[serving]\nlock_timeout_seconds = 0", "lock_timeout_seconds"),
     ],
 )

@@ -22,6 +22,7 @@ from propensity import (
     cmd_features,
     cmd_generate,
     cmd_run,
+    cmd_serve,
     cmd_serving,
     cmd_training,
 )
@@ -33,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (cmd_data, cmd_generate, cmd_features, cmd_training, cmd_serving, cmd_run):
+for module in (cmd_data, cmd_generate, cmd_features, cmd_training, cmd_serving, cmd_run, cmd_serve):
     module.register(app)
 
 err_console = Console(stderr=True)

@@ -18,6 +18,7 @@ from features.config import FeatureConfig
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
+from serving.online_config import OnlineConfig
 from training.config import TrainingConfig
 
 SHARED_IN_SERVING = ("policy", "products", "ledger_url", "distress")
@@ -78,6 +79,7 @@ class AppConfig(Strict):
     campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    online: OnlineConfig = OnlineConfig()
 
     @field_validator("serving", mode="before")
     @classmethod

@@ -1,0 +1,80 @@
+"""CLI commands: `propensity serve` (the real-time HTTP service) and `propensity token create`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from features.errors import ConfigError
+from propensity.config import AppConfig, load_config
+
+DEFAULT_CONFIG = Path("propensity.toml")
+
+
+def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> FastAPI
+    """The app of `propensity serve` for a config: models by alias, ledger, online store."""
+    from models.registry import resolve_tracking_uri
+    from propensity.api import create_app
+    from serving import ledger as lg
+    from serving.online import Models, OnlineEngine
+
+    if not config.online.tokens:
+        raise ConfigError(
+            "online.tokens: no API token configured; create one with "
+            "`propensity token create kafka-consumer --role events --config propensity.toml`"
+        )
+    ledger_url = lg.ledger_url(config.ledger.url, config.work_dir)
+    tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
+    products = sorted({c.product for c in config.campaigns})
+    models = Models(products, config.online.alias, tracking_uri)
+    engine = OnlineEngine(
+        ledger_url,
+        config.serving_config(),
+        list(config.campaigns),
+        config.features,
+        config.online,
+        models,
+    )
+    return create_app(engine, config.online.tokens, ledger_url)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and the `token` group to the app."""
+
+    @app.command()
+    def serve(
+        config_path: Path = typer.Option(None, "--config", help="propensity.toml"),
+        host: str = typer.Option("127.0.0.1", "--host", help="address to bind (loopback)"),
+        port: int = typer.Option(8000, "--port", help="TCP port"),
+        work_dir: Path = typer.Option(None, "--work-dir", help="ledger and models live here"),
+    ) -> None:
+        """Serve real-time decisions on events over HTTP (docs at /docs)."""
+        import uvicorn
+
+        config = load_config(config_path).override(work_dir=work_dir)
+        logging.getLogger().setLevel(logging.INFO)
+        for name in ("mlflow", "alembic", "urllib3", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        service = build_service(config)
+        print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
+        uvicorn.run(service, host=host, port=port, access_log=False, log_config=None)
+
+    tokens = typer.Typer(help="API tokens for `propensity serve`.", no_args_is_help=True)
+    app.add_typer(tokens, name="token")
+
+    @tokens.command("create")
+    def create(
+        name: str = typer.Argument(..., help="who uses the token, e.g. kafka-consumer"),
+        role: str = typer.Option(..., "--role", help="events or service_desk"),
+        config_path: Path = typer.Option(DEFAULT_CONFIG, "--config", help="file to store it in"),
+    ) -> None:
+        """Print a new token once; only its salted hash is stored in the config file."""
+        from propensity.tokens import create_token
+
+        load_config(config_path if config_path.exists() else None)  # refuse a broken file
+        secret = create_token(config_path, name, role)
+        load_config(config_path)  # the file still validates with the new token
+        print(secret)

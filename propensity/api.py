@@ -164,11 +164,13 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
             daemon=True,
         )
         thread.start()
+        engine.start()
         try:
             yield
         finally:
             stop.set()
             thread.join(timeout=5)
+            engine.stop()
 
     app = FastAPI(
         title="bank-propensity real-time decisions",

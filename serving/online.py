@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -46,9 +47,9 @@ from serving.contact_policy import HISTORY_SCHEMA
 from serving.decide import DECISION_SCHEMA, Inputs, decide
 from serving.ledger_io import insert_frame
 from serving.online_config import OnlineConfig, Trigger
-from serving.online_features import EventFacts, is_large_inflow, refresh
+from serving.online_features import EventFacts, large_inflows, refresh, with_life_events
 from serving.reasons import Reason
-from serving.scoring import SCORE_SCHEMA, explain_features, score_features
+from serving.scoring import REASONS_SCHEMA, explain_features, score_features
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,14 @@ class OnlineEngine:
             store.create_tables(conn)
         self._names: dict[str, list[str]] = {}
         self._categories: OrderedDict[tuple[Any, ...], Categorised] = OrderedDict()
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._held: list[_Pending] = []
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._seq = 0
 
     def close(self) -> None:
+        self.stop()
         self.engine.dispose()
         self.reader.dispose()
 
@@ -283,184 +290,332 @@ class OnlineEngine:
             self._names = {run_id: store.feature_names(conn, run_id)}
         return self._names[run_id]
 
-    # ---- one event ------------------------------------------------------------------------
-    def handle(self, event: Event) -> tuple[dict[str, Any], bool]:
-        """The answer to one event and whether it is a replay of a stored answer."""
+    # ---- one event (request thread) -------------------------------------------------------
+    def handle(self, event: Event, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
+        """The answer to one event and whether it is a replay of a stored answer.
+
+        Cheap checks run here; the decision runs in the engine's one worker thread, which
+        decides every event waiting at that moment together (one `decide` call, one ledger
+        transaction): the polars work of a decision costs about the same for one event as
+        for fifty, so micro-batches keep latency flat under load.
+        """
         with self.reader.connect() as conn:
             prior = store.stored_response(conn, event.event_id)
-            if prior is not None:
-                return prior, True
-            consent = store.read_consent(conn, event.customer_id)
-            profile = None
-            if consent is not None and consent["payment_data_marketing"]:
-                run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
-                if run_id is not None:
-                    names = self._names_of(conn, run_id)
-                    profile = store.read_profile(conn, event.customer_id, names)
-        day = event.booked_at.date()
-        if consent is None or not consent["payment_data_marketing"]:
-            code = Reason.NO_CONSENT_ROW if consent is None else Reason.OBJECTED
-            return self._record_none(event, code, keep_customer=False)
-        cat = self.categorise(event)
-        if cat.special:  # never stored, never used: only the event id and the code are kept
-            return self._record_none(event, Reason.SPECIAL_CATEGORY, keep_customer=False)
-        if profile is None:
-            return self._record_none(event, Reason.NO_PROFILE, keep_customer=True)
-        facts = EventFacts(
-            day, event.amount, cat.category, cat.airport, self._abroad(event), event.balance_after
-        )
-        income = profile.features.get("income_monthly_amount")
-        large = is_large_inflow(facts, income, self.features)
-        profile.features, profile.features_as_of = refresh(
-            profile.features,
-            profile.features_as_of,
-            profile.birth_date,
-            facts,
-            large,
-            self.ruleset,
-            self.features,
-        )
-        profile.is_current = True  # the event is a payment on the account
-        if cat.category == "child_benefit" and event.amount > 0:
-            profile.child_benefit = True
-        triggers = self.triggered(event, cat, large, day)
-        campaigns = self._campaigns(triggers, day)
-        if not campaigns:
-            return self._record_none(event, Reason.NO_TRIGGER, keep_customer=True, profile=profile)
-        return self._decide(event, profile, consent, triggers, campaigns, day)
+        if prior is not None:
+            return prior, True
+        pending = _Pending(event, self.categorise(event))
+        self._queue.put(pending)
+        if not pending.done.wait(timeout):
+            raise TimeoutError("no decision within the time limit")
+        if pending.error is not None:
+            raise pending.error
+        assert pending.response is not None
+        return pending.response, pending.replayed
 
-    def _record_none(
-        self,
-        event: Event,
-        code: Reason,
-        *,
-        keep_customer: bool,
-        profile: store.Profile | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        response = _response(event, None, code, [])
-        with self._transaction(event.customer_id) as conn:
-            prior = store.stored_response(conn, event.event_id)
-            if prior is not None:
-                return prior, True
-            if profile is not None:
-                store.save_profile(conn, profile, self._names[profile.run_id])
-            store.store_response(
-                conn, event.event_id, event.customer_id if keep_customer else None, response
+    # ---- the worker -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the decision worker (idempotent)."""
+        if self._worker is None or not self._worker.is_alive():
+            self._stop.clear()
+            self._worker = threading.Thread(target=self._work, name="decisions", daemon=True)
+            self._worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+
+    def _take(self) -> list[_Pending]:
+        """Everything waiting now (at most `MAX_BATCH`), one event per customer."""
+        first = self._held.pop(0) if self._held else self._queue.get()
+        if first is None:
+            return []
+        batch, customers = [first], {first.event.customer_id}
+        later: list[_Pending] = []
+        while len(batch) < MAX_BATCH:
+            if self._held:
+                item: _Pending | None = self._held.pop(0)
+            else:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if item is None:
+                self._stop.set()
+                break
+            if item.event.customer_id in customers:
+                later.append(item)  # the same customer's next event waits for this batch
+            else:
+                batch.append(item)
+                customers.add(item.event.customer_id)
+        self._held = later + self._held
+        return batch
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                self.decide_batch(batch)
+            except Exception as exc:  # every waiting request gets the failure, never a hang
+                log.exception("decision batch of %d event(s) failed", len(batch))
+                for p in batch:
+                    if not p.done.is_set():
+                        p.error = exc
+                        p.done.set()
+
+    def decide_batch(self, batch: list[_Pending]) -> None:
+        """Decide events of distinct customers in one ledger transaction (see `handle`)."""
+        customers = sorted(p.event.customer_id for p in batch)
+        with self._transaction(customers) as conn:
+            known = store.stored_responses(conn, [p.event.event_id for p in batch])
+            fresh = []
+            for p in batch:
+                if p.event.event_id in known:
+                    p.response, p.replayed = known[p.event.event_id], True
+                else:
+                    fresh.append(p)
+            consents = store.read_consents(conn, customers)
+            run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
+            names = self._names_of(conn, run_id) if run_id is not None else []
+            wanted = [
+                p.event.customer_id
+                for p in fresh
+                if (consents.get(p.event.customer_id) or {}).get("payment_data_marketing")
+                and not p.cat.special
+            ]
+            profiles = store.read_profiles(conn, wanted, names) if run_id is not None else {}
+            deciding = self._gates(fresh, consents, profiles)
+            self._refresh(deciding)
+            to_decide = [p for p in deciding if p.campaigns]
+            for p in deciding:
+                if not p.campaigns:
+                    p.response = _response(p.event, None, Reason.NO_TRIGGER, [])
+            if to_decide:
+                self._decide(conn, to_decide, consents)
+            for p in deciding:
+                assert p.profile is not None
+                store.save_profile(conn, p.profile, names)
+            store.store_responses(
+                conn,
+                [
+                    (p.event.event_id, p.event.customer_id if p.keep_customer else None, p.response)
+                    for p in fresh
+                    if p.response is not None
+                ],
             )
-        return response, False
+        for p in batch:
+            p.done.set()
 
-    @contextmanager
-    def _transaction(self, customer_id: str) -> Iterator[Connection]:
-        """A ledger write transaction that batch runs exclude (see module docstring)."""
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(lg._LOCK_KEY)))
-                conn.execute(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(
-                            _EVENT_LOCK_CLASS, sa.func.hashtext(customer_id)
-                        )
-                    )
+    def _gates(
+        self,
+        fresh: list[_Pending],
+        consents: dict[str, dict[str, Any]],
+        profiles: dict[str, store.Profile],
+    ) -> list[_Pending]:
+        """Objection, special category and profile: the events that go on to triggers."""
+        deciding = []
+        for p in fresh:
+            consent = consents.get(p.event.customer_id)
+            if consent is None or not consent["payment_data_marketing"]:
+                code = Reason.NO_CONSENT_ROW if consent is None else Reason.OBJECTED
+                p.response, p.keep_customer = _response(p.event, None, code, []), False
+            elif p.cat.special:  # never stored, never used: only the event id and the code
+                p.response, p.keep_customer = (
+                    _response(p.event, None, Reason.SPECIAL_CATEGORY, []),
+                    False,
                 )
-            yield conn
+            elif p.event.customer_id not in profiles:
+                p.response = _response(p.event, None, Reason.NO_PROFILE, [])
+            else:
+                p.profile = profiles[p.event.customer_id]
+                p.consent = consent
+                deciding.append(p)
+        return deciding
+
+    def _refresh(self, deciding: list[_Pending]) -> None:
+        """Features at event time (see `serving.online_features`), then the triggers."""
+        facts = [
+            EventFacts(
+                p.event.booked_at.date(),
+                p.event.amount,
+                p.cat.category,
+                p.cat.airport,
+                self._abroad(p.event),
+                p.event.balance_after,
+            )
+            for p in deciding
+        ]
+        incomes = [p.profile.features.get("income_monthly_amount") for p in deciding]  # type: ignore[union-attr]
+        large = large_inflows(facts, incomes, self.features)
+        for p, f, big in zip(deciding, facts, large, strict=True):
+            prof = p.profile
+            assert prof is not None
+            prof.features, prof.features_as_of = refresh(
+                prof.features,
+                prof.features_as_of,
+                prof.birth_date,
+                f,
+                big,
+                self.ruleset,
+                self.features,
+            )
+            prof.is_current = True  # the event is a payment on the account
+            if f.category == "child_benefit" and f.amount > 0:
+                prof.child_benefit = True
+            p.triggers = self.triggered(p.event, p.cat, big, f.day)
+            p.campaigns = self._campaigns(p.triggers, f.day)
+        if deciding:
+            frame = pl.DataFrame([p.profile.features for p in deciding], infer_schema_length=None)  # type: ignore[union-attr]
+            frame = with_life_events(frame, self.ruleset, self.features)
+            for p, row in zip(deciding, frame.iter_rows(named=True), strict=True):
+                p.profile.features = row  # type: ignore[union-attr]
+
+    def _transaction(self, customers: list[str]) -> Any:
+        """A ledger write transaction that batch runs exclude (see module docstring)."""
+        return _event_transaction(self.engine, customers)
+
+    def _decide(
+        self, conn: Connection, pending: list[_Pending], consents: dict[str, dict[str, Any]]
+    ) -> None:
+        """Scores, the one decision engine and the ledger rows for events with campaigns."""
+        products = sorted({c.product for p in pending for c in p.campaigns})
+        bundles = {k: v for k, v in self.models.bundles.items() if k in products}
+        rows = pl.DataFrame(
+            [{"customer_id": p.event.customer_id, **p.profile.features} for p in pending],  # type: ignore[union-attr]
+            infer_schema_length=None,
+        ).with_columns(pl.exclude("customer_id").cast(pl.Float64))
+        pairs = pl.DataFrame(
+            [(p.event.customer_id, c.product) for p in pending for c in p.campaigns],
+            schema={"customer_id": pl.String, "product": pl.String},
+            orient="row",
+        ).unique()
+        scores = score_features(rows, bundles).join(pairs, ["customer_id", "product"], "semi")
+        history = _history(conn, [p.event.customer_id for p in pending])
+        parts = []
+        groups: dict[tuple[date, tuple[str, ...]], list[_Pending]] = {}
+        for p in pending:
+            key = (p.event.booked_at.date(), tuple(c.id for c in p.campaigns))
+            groups.setdefault(key, []).append(p)
+        for (day, _ids), members in groups.items():
+            ids = pl.DataFrame({"customer_id": [p.event.customer_id for p in members]})
+            inputs = self._inputs(members, consents, scores.join(ids, "customer_id", "semi"))
+            inputs = replace(inputs, history=history.join(ids, "customer_id", "semi").lazy())
+            parts.append(decide(inputs, members[0].campaigns, self.serving, day).decisions)
+        decisions = pl.concat(parts)
+        selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
+        k = self.serving.reasons_per_offer
+        model_reasons = (
+            explain_features(
+                rows,
+                bundles,
+                selected.select("customer_id", "product"),
+                pending[0].profile.features_as_of,
+                k,
+            )  # type: ignore[union-attr]
+            if selected.height
+            else pl.DataFrame(schema=REASONS_SCHEMA)
+        )
+        said = pl.DataFrame(
+            {
+                "customer_id": [p.event.customer_id for p in pending],
+                "said": [
+                    [
+                        t.reason.format(day=p.event.booked_at.date().isoformat())
+                        for t in p.triggers
+                        if t.reason
+                    ]
+                    for p in pending
+                ],
+            },
+            schema={"customer_id": pl.String, "said": pl.List(pl.String)},
+        )
+        decisions = _with_reasons(decisions, model_reasons, said)
+        by_customer = decisions.partition_by("customer_id", as_dict=True)
+        for p in pending:
+            mine = by_customer.get((p.event.customer_id,))
+            p.response = _pick(p.event, mine if mine is not None else decisions.clear())
+        self._write(conn, pending, decisions, scores)
 
     def _inputs(
-        self, event: Event, profile: store.Profile, consent: dict[str, Any], scores: pl.DataFrame
+        self, members: list[_Pending], consents: dict[str, dict[str, Any]], scores: pl.DataFrame
     ) -> Inputs:
-        cid = event.customer_id
-        day = event.booked_at.date()
-        age = pl.select(full_years(pl.lit(profile.birth_date), day)).item()
+        """The same `Inputs` a batch run builds, for these events' customers."""
+        ids = [p.event.customer_id for p in members]
+        profiles = [p.profile for p in members]
+        day = members[0].event.booked_at.date()
+        facts = pl.DataFrame(
+            {
+                "customer_id": ids,
+                "birth_date": [q.birth_date for q in profiles],  # type: ignore[union-attr]
+                "is_current": [q.is_current for q in profiles],  # type: ignore[union-attr]
+                "child_benefit": [q.child_benefit for q in profiles],  # type: ignore[union-attr]
+            },
+            schema={
+                "customer_id": pl.String,
+                "birth_date": pl.Date,
+                "is_current": pl.Boolean,
+                "child_benefit": pl.Boolean,
+            },
+        ).select(
+            "customer_id",
+            age=full_years(pl.col("birth_date"), day),
+            is_current=pl.col("is_current"),
+            child_benefit=pl.col("child_benefit"),
+        )
+        held = [(cid, prod) for cid, q in zip(ids, profiles, strict=True) for prod in q.held]  # type: ignore[union-attr]
         return Inputs(
             scores=scores.lazy(),
-            facts=pl.LazyFrame(
-                {
-                    "customer_id": [cid],
-                    "age": [age],
-                    "is_current": [profile.is_current],
-                    "child_benefit": [profile.child_benefit],
-                },
-                schema={
-                    "customer_id": pl.String,
-                    "age": pl.Int32,
-                    "is_current": pl.Boolean,
-                    "child_benefit": pl.Boolean,
-                },
-            ),
-            held=pl.LazyFrame(
-                {"customer_id": [cid] * len(profile.held), "product": profile.held},
-                schema={"customer_id": pl.String, "product": pl.String},
-            ).with_columns(holds=pl.lit(True)),
+            facts=facts.lazy(),
+            held=pl.DataFrame(
+                held, schema={"customer_id": pl.String, "product": pl.String}, orient="row"
+            )
+            .with_columns(holds=pl.lit(True))
+            .lazy(),
             distress=pl.LazyFrame(
-                {"customer_id": [cid], "in_distress": [profile.in_distress]},
+                {"customer_id": ids, "in_distress": [q.in_distress for q in profiles]},  # type: ignore[union-attr]
                 schema={"customer_id": pl.String, "in_distress": pl.Boolean},
             ),
             consents=pl.LazyFrame(
-                {"customer_id": [cid], **{c: [bool(consent[c])] for c in CHANNELS}},
+                {"customer_id": ids, **{c: [bool(consents[i][c]) for i in ids] for c in CHANNELS}},
                 schema={"customer_id": pl.String, **{c: pl.Boolean for c in CHANNELS}},
             ),
             history=pl.LazyFrame(schema=HISTORY_SCHEMA),
         )
 
-    def _decide(
-        self,
-        event: Event,
-        profile: store.Profile,
-        consent: dict[str, Any],
-        triggers: list[Trigger],
-        campaigns: list[Campaign],
-        day: date,
-    ) -> tuple[dict[str, Any], bool]:
-        bundles = {
-            p: b for p, b in self.models.bundles.items() if p in {c.product for c in campaigns}
-        }
-        names = self._names[profile.run_id]
-        row = pl.DataFrame(
-            {"customer_id": [event.customer_id], **{n: [profile.features.get(n)] for n in names}},
-            strict=False,
-        ).with_columns(pl.exclude("customer_id").cast(pl.Float64))
-        scores = score_features(row, bundles) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
-        pairs = scores.select("customer_id", "product")
-        model_reasons = explain_features(row, bundles, pairs, day, self.serving.reasons_per_offer)
-        said = [t.reason.format(day=day.isoformat()) for t in triggers if t.reason]
-        inputs = self._inputs(event, profile, consent, scores)
-        run_id = f"event:{event.event_id}"
-        with self._transaction(event.customer_id) as conn:
-            prior = store.stored_response(conn, event.event_id)
-            if prior is not None:
-                return prior, True
-            history = _customer_history(conn, event.customer_id)
-            decision = decide(_with_history(inputs, history), campaigns, self.serving, day)
-            decisions = _with_reasons(decision.decisions, model_reasons, said)
-            response = _pick(event, decisions)
-            self._write(conn, event, run_id, decisions, campaigns, scores, day)
-            store.save_profile(conn, profile, names)
-            store.store_response(conn, event.event_id, event.customer_id, response)
-        return response, False
-
     def _write(
         self,
         conn: Connection,
-        event: Event,
-        run_id: str,
+        pending: list[_Pending],
         decisions: pl.DataFrame,
-        campaigns: list[Campaign],
         scores: pl.DataFrame,
-        day: date,
     ) -> None:
+        """One ledger run for the batch: its row, every decision and the contacts made."""
+        self._seq += 1
+        now = datetime.now()
+        run_id = f"events-{now:%Y%m%dT%H%M%S%f}-{self._seq}"
+        campaigns = sorted(
+            {c.id: c for p in pending for c in p.campaigns}.values(), key=lambda c: c.id
+        )
         counts = dict(decisions.group_by("reason").len().iter_rows())
         versions = dict(scores.select("product", "model_version").unique().iter_rows())
+        events = {p.event.customer_id: p.event.event_id for p in pending}
         insert_frame(
             conn,
             lg.runs,
             pl.DataFrame(
                 {
                     "run_id": [run_id],
-                    "created_at": [datetime.now()],
-                    "as_of": [day],
+                    "created_at": [now],
+                    "as_of": [min(p.event.booked_at.date() for p in pending)],
                     "config_hash": [config_hash(self.serving, campaigns)],
                     "model_versions": [json.dumps(versions, sort_keys=True)],
                     "status": ["complete"],
-                    "summary": [json.dumps({"source": "event", "counts": counts})],
+                    "summary": [
+                        json.dumps({"source": "events", "events": events, "counts": counts})
+                    ],
                 }
             ),
         )
@@ -468,40 +623,83 @@ class OnlineEngine:
             run_id=pl.lit(run_id), reasons=pl.col("reasons").list.join("\n")
         )
         insert_frame(conn, lg.decisions, rows.select([c.name for c in lg.decisions.columns]))
-        contacted = rows.filter(pl.col("outcome") == Reason.SELECTED.value).select(
-            "customer_id",
-            "product",
-            "channel",
-            "campaign_id",
-            "run_id",
-            contacted_at=pl.lit(event.booked_at),
-            source=pl.lit("event"),
+        booked = pl.DataFrame(
+            {
+                "customer_id": [p.event.customer_id for p in pending],
+                "contacted_at": [p.event.booked_at for p in pending],
+            },
+            schema={"customer_id": pl.String, "contacted_at": pl.Datetime("us")},
+        )
+        contacted = (
+            rows.filter(pl.col("outcome") == Reason.SELECTED.value)
+            .join(booked, "customer_id")
+            .select(
+                "customer_id",
+                "product",
+                "channel",
+                "contacted_at",
+                "campaign_id",
+                "run_id",
+                source=pl.lit("event"),
+            )
         )
         insert_frame(conn, lg.contacts, contacted)
 
 
-def _customer_history(conn: Connection, customer_id: str) -> pl.DataFrame:
-    """All of one customer's contacts (the policy windows are applied by `decide`)."""
+MAX_BATCH = 64
+
+
+@dataclass
+class _Pending:
+    """One event on its way through the worker, and its answer."""
+
+    event: Event
+    cat: Categorised
+    done: threading.Event = field(default_factory=threading.Event)
+    response: dict[str, Any] | None = None
+    replayed: bool = False
+    error: BaseException | None = None
+    keep_customer: bool = True
+    profile: store.Profile | None = None
+    consent: dict[str, Any] | None = None
+    triggers: list[Trigger] = field(default_factory=list)
+    campaigns: list[Campaign] = field(default_factory=list)
+
+
+@contextmanager
+def _event_transaction(engine: Engine, customers: list[str]) -> Iterator[Connection]:
+    """SQLite: BEGIN IMMEDIATE (the engine's). PostgreSQL: the batch lock shared, then each
+    customer's event lock in sorted order (no deadlock between servers)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(lg._LOCK_KEY)))
+            for cid in sorted(set(customers)):
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(_EVENT_LOCK_CLASS, sa.func.hashtext(cid))
+                    )
+                )
+        yield conn
+
+
+def _history(conn: Connection, customers: list[str]) -> pl.DataFrame:
+    """All contacts of these customers (the policy windows are applied by `decide`)."""
     c = lg.contacts.c
     rows = conn.execute(
         sa.select(c.customer_id, c.product, c.channel, c.contacted_at, c.outcome).where(
-            c.customer_id == customer_id
+            c.customer_id.in_(customers)
         )
     ).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=HISTORY_SCHEMA, orient="row")
 
 
-def _with_history(inputs: Inputs, history: pl.DataFrame) -> Inputs:
-    from dataclasses import replace
-
-    return replace(inputs, history=history.lazy())
-
-
-def _with_reasons(decisions: pl.DataFrame, model: pl.DataFrame, said: list[str]) -> pl.DataFrame:
+def _with_reasons(decisions: pl.DataFrame, model: pl.DataFrame, said: pl.DataFrame) -> pl.DataFrame:
     """The trigger's sentence first, then the model's top contributions (selected rows only)."""
-    out = decisions.join(model, ["customer_id", "product"], "left")
+    out = decisions.join(model, ["customer_id", "product"], "left").join(
+        said, "customer_id", "left"
+    )
     selected = pl.col("outcome") == Reason.SELECTED.value
-    full = pl.concat_list(pl.lit(said, pl.List(pl.String)), pl.col("reasons").fill_null([]))
+    full = pl.concat_list(pl.col("said").fill_null([]), pl.col("reasons").fill_null([]))
     return out.with_columns(
         reasons=pl.when(selected).then(full).otherwise(pl.lit([], pl.List(pl.String)))
     ).select(*DECISION_SCHEMA, "reasons")

@@ -47,21 +47,35 @@ class EventFacts:
     balance_after: float | None
 
 
-def is_large_inflow(facts: EventFacts, income_monthly: float | None, config: FeatureConfig) -> bool:
-    """The batch's large-inflow rule (`large_inflow_frame`) applied to this one payment."""
-    if facts.amount <= 0:
-        return False
-    day = facts.day
+def large_inflows(
+    facts: list[EventFacts], incomes: list[float | None], config: FeatureConfig
+) -> list[bool]:
+    """The batch's large-inflow rule (`features.income.large_inflow_frame`) on each event."""
+    floor = min(config.large_inflow_min_amount, config.large_inflow_absolute)
+    if not any(f.amount >= floor for f in facts):  # the rule's own floor: no polars needed
+        return [False] * len(facts)
+    n = len(facts)
     rows = pl.LazyFrame(
-        {"cix": [0], "day": [day], "amount": [facts.amount], "category": [facts.category]},
+        {
+            "cix": list(range(n)),
+            "day": [f.day for f in facts],
+            "amount": [f.amount for f in facts],
+            "category": [f.category for f in facts],
+        },
         schema={"cix": pl.UInt32, "day": pl.Date, "amount": pl.Float64, "category": pl.String},
     )
     income = pl.LazyFrame(
-        {"cix": [0], "income_monthly_amount": [income_monthly]},
+        {"cix": list(range(n)), "income_monthly_amount": incomes},
         schema={"cix": pl.UInt32, "income_monthly_amount": pl.Float64},
     )
-    out = large_inflow_frame(rows, income, day + timedelta(days=1), config).collect()
-    return out.height > 0
+    # each event is judged as of the day after it (its own row only: one cix per event)
+    days = {f.day for f in facts}
+    large: set[int] = set()
+    for day in days:
+        on_day = rows.filter(pl.col("day") == day)
+        out = large_inflow_frame(on_day, income, day + timedelta(days=1), config).collect()
+        large.update(out["cix"].to_list())
+    return [i in large for i in range(n)]
 
 
 def _add(f: dict[str, Any], name: str, value: float) -> None:
@@ -140,16 +154,10 @@ def refresh(
             f[ratio] = f[top] / income if top in f else amount / income
         if "days_since_last_large_inflow" in f:
             f["days_since_last_large_inflow"] = 1
-    return _life_events(f, ruleset, config), as_of
+    return f, as_of
 
 
-def _life_events(f: dict[str, Any], ruleset: RuleSet, config: FeatureConfig) -> dict[str, Any]:
-    """Recompute the derived life events with the batch's own expressions."""
-    specs = life_event_features(ruleset, config)
-    present = [(info, expr) for info, expr in specs if info.name in f]
-    if not present:
-        return f
-    needed = {n for _, e in present for n in e.meta.root_names()}
-    row = pl.DataFrame({n: [f.get(n)] for n in needed}, strict=False)
-    values = row.select(e for _, e in present).row(0, named=True)
-    return {**f, **values}
+def with_life_events(frame: pl.DataFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.DataFrame:
+    """Recompute the derived life events with the batch's own expressions (whole frame)."""
+    present = [e for info, e in life_event_features(ruleset, config) if info.name in frame.columns]
+    return frame.with_columns(present) if present else frame

@@ -200,30 +200,35 @@ def feature_names(conn: Connection, run_id: str) -> list[str]:
     return list(json.loads(text))
 
 
-def read_consent(conn: Connection, customer_id: str) -> dict[str, bool] | None:
-    """The consent row of a customer, None when there is none (treated as an objection)."""
-    row = conn.execute(sa.select(consents).where(consents.c.customer_id == customer_id)).first()
-    return None if row is None else dict(row._mapping)
+def read_consents(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Consent rows by customer (a customer without one is absent: treated as objecting)."""
+    rows = conn.execute(sa.select(consents).where(consents.c.customer_id.in_(customer_ids)))
+    return {r.customer_id: dict(r._mapping) for r in rows}
 
 
-def read_profile(conn: Connection, customer_id: str, names: list[str]) -> Profile | None:
-    """A consenting customer's profile (None when the last batch run had none)."""
-    row = conn.execute(sa.select(profiles).where(profiles.c.customer_id == customer_id)).first()
-    if row is None:
-        return None
-    m = row._mapping
-    values = json.loads(m["features"])["v"]
-    return Profile(
-        customer_id=m["customer_id"],
-        run_id=m["run_id"],
-        features_as_of=m["features_as_of"],
-        birth_date=m["birth_date"],
-        is_current=bool(m["is_current"]),
-        child_benefit=bool(m["child_benefit"]),
-        in_distress=bool(m["in_distress"]),
-        held=list(json.loads(m["held"])["p"]),
-        features=dict(zip(names, values, strict=True)),
-    )
+def read_profiles(
+    conn: Connection, customer_ids: list[str], names: list[str]
+) -> dict[str, Profile]:
+    """Consenting customers' profiles (absent when the last batch run had none)."""
+    if not customer_ids:
+        return {}
+    rows = conn.execute(sa.select(profiles).where(profiles.c.customer_id.in_(customer_ids)))
+    out = {}
+    for row in rows:
+        m = row._mapping
+        values = json.loads(m["features"])["v"]
+        out[m["customer_id"]] = Profile(
+            customer_id=m["customer_id"],
+            run_id=m["run_id"],
+            features_as_of=m["features_as_of"],
+            birth_date=m["birth_date"],
+            is_current=bool(m["is_current"]),
+            child_benefit=bool(m["child_benefit"]),
+            in_distress=bool(m["in_distress"]),
+            held=list(json.loads(m["held"])["p"]),
+            features=dict(zip(names, values, strict=True)),
+        )
+    return out
 
 
 def save_profile(conn: Connection, profile: Profile, names: list[str]) -> None:
@@ -249,14 +254,25 @@ def stored_response(conn: Connection, event_id: str) -> dict[str, Any] | None:
     return None if text is None else dict(json.loads(text))
 
 
-def store_response(
-    conn: Connection, event_id: str, customer_id: str | None, response: dict[str, Any]
+def stored_responses(conn: Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The answers given before to any of these event ids."""
+    rows = conn.execute(
+        sa.select(events.c.event_id, events.c.response).where(events.c.event_id.in_(event_ids))
+    )
+    return {r.event_id: dict(json.loads(r.response)) for r in rows}
+
+
+def store_responses(
+    conn: Connection, answers: list[tuple[str, str | None, dict[str, Any]]]
 ) -> None:
+    """(event_id, customer_id or None, response) rows; a repeated event id fails (primary key)."""
+    if not answers:
+        return
+    now = datetime.now()
     conn.execute(
-        sa.insert(events).values(
-            event_id=event_id,
-            customer_id=customer_id,
-            received_at=datetime.now(),
-            response=json.dumps(response),
-        )
+        sa.insert(events),
+        [
+            {"event_id": e, "customer_id": c, "received_at": now, "response": json.dumps(r)}
+            for e, c, r in answers
+        ],
     )

@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from online_world import PRODUCTS, Bank, make_bank, register, train_bundle  # noqa: E402
+from online_world import PRODUCTS, Bank, make_bank, register, train_bundle
 
-from propensity.tokens import hash_secret  # noqa: E402
+from propensity.tokens import hash_secret
 
 EVENTS_TOKEN = "events-secret-for-tests-0123456789"
 DESK_TOKEN = "desk-secret-for-tests-0123456789"

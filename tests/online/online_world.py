@@ -176,8 +176,18 @@ class Server:
         env.pop("MLFLOW_TRACKING_URI", None)
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "propensity.cli", "serve", "--config", str(config),
-             "--port", str(self.port), "--work-dir", str(work_dir)],
+            [
+                sys.executable,
+                "-m",
+                "propensity.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(self.port),
+                "--work-dir",
+                str(work_dir),
+            ],
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             env=env,

@@ -28,6 +28,7 @@ from models.calibration import ScoreCalibrator
 from models.estimator import PropensityEstimator
 from models.registry import model_name
 from serving.config import ServingConfig
+from serving.eligibility import distress_frame
 from serving.online_store import write_online_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ class Bank:
     tables: Tables
     features: pl.DataFrame
     as_of: date
-    adults: list[str]  # consenting adults with a profile, none holding insurance/credit_card
+    adults: list[str]  # consenting adults, with a profile, in no distress, no insurance/card
     objector: str
     no_row: str
 
@@ -61,6 +62,8 @@ def make_bank(out: Path) -> Bank:
         .collect()
     )
     adult = customers.filter(pl.col("birth_date") < date(as_of.year - 25, 1, 1))
+    distress = distress_frame(consenting_tables(tables), as_of, ServingConfig()).collect()
+    calm = distress.filter(~pl.col("in_distress")).select("customer_id")
     allowed = consents.filter(
         pl.col("payment_data_marketing") & pl.col("email") & pl.col("sms") & pl.col("post")
     )
@@ -69,6 +72,7 @@ def make_bank(out: Path) -> Bank:
         .join(adult, "customer_id", "semi")
         .join(allowed, "customer_id", "semi")
         .join(held, "customer_id", "anti")
+        .join(calm, "customer_id", "semi")
         .sort("customer_id")["customer_id"]
         .to_list()
     )

@@ -34,7 +34,7 @@ from serving import ledger as lg
 from serving.config import ServingConfig
 from serving.consent import consent_gate
 from serving.eligibility import customer_facts, distress_frame, held_products
-from serving.ledger_io import insert_frame
+from serving.ledger_io import insert_frame, merge_imported
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ def write_online_snapshot(
     `features` is the frame the run scored (`build_features(...)`, consenting customers);
     `facts`, `held` and `distress` may be passed when the caller has them (the frames of
     `serving.decide.Inputs`), else they are computed here with the same functions the batch
-    uses. Objectors are filtered out again here (their consent row alone is kept).
+    uses. Objectors are filtered out again here (their consent row alone is kept). Imported
+    contact history (`tables.contacts`) is merged into the ledger as a batch run does, so
+    events never decide on less history than the batch.
     """
     gate = consent_gate(tables)
     keep = gate.consenting.lazy()
@@ -181,6 +183,8 @@ def write_online_snapshot(
     try:
         with lg.locked(engine) as conn:
             create_tables(conn)
+            # events see the same history as batch runs: imported contacts go in first
+            merge_imported(conn, tables.contacts.collect())
             for table in (profiles, consents, snapshots):
                 conn.execute(sa.delete(table))
             insert_frame(conn, snapshots, snap)

@@ -16,16 +16,16 @@ DEFAULT_CONFIG = Path("propensity.toml")
 
 def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> FastAPI
     """The app of `propensity serve` for a config: models by alias, ledger, online store."""
-    from models.registry import resolve_tracking_uri
-    from propensity.api import create_app
-    from serving import ledger as lg
-    from serving.online import Models, OnlineEngine
-
     if not config.online.tokens:
         raise ConfigError(
             "online.tokens: no API token configured; create one with "
             "`propensity token create kafka-consumer --role events --config propensity.toml`"
         )
+    from models.registry import resolve_tracking_uri
+    from propensity.api import create_app
+    from serving import ledger as lg
+    from serving.online import Models, OnlineEngine
+
     ledger_url = lg.ledger_url(config.ledger.url, config.work_dir)
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
     products = sorted({c.product for c in config.campaigns})
@@ -52,13 +52,13 @@ def register(app: typer.Typer) -> None:
         work_dir: Path = typer.Option(None, "--work-dir", help="ledger and models live here"),
     ) -> None:
         """Serve real-time decisions on events over HTTP (docs at /docs)."""
-        import uvicorn
-
         config = load_config(config_path).override(work_dir=work_dir)
         logging.getLogger().setLevel(logging.INFO)
         for name in ("mlflow", "alembic", "urllib3", "httpx"):
             logging.getLogger(name).setLevel(logging.WARNING)
         service = build_service(config)
+        import uvicorn
+
         print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
         uvicorn.run(service, host=host, port=port, access_log=False, log_config=None)
 

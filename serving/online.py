@@ -388,13 +388,13 @@ class OnlineEngine:
             ]
             profiles = store.read_profiles(conn, wanted, names) if run_id is not None else {}
             deciding = self._gates(fresh, consents, profiles)
-            self._refresh(deciding)
+            frame = self._refresh(deciding, names)
             to_decide = [p for p in deciding if p.campaigns]
             for p in deciding:
                 if not p.campaigns:
                     p.response = _response(p.event, None, Reason.NO_TRIGGER, [])
             if to_decide:
-                self._decide(conn, to_decide, consents)
+                self._decide(conn, to_decide, consents, frame)
             for p in deciding:
                 assert p.profile is not None
                 store.save_profile(conn, p.profile, names)
@@ -435,8 +435,9 @@ class OnlineEngine:
                 deciding.append(p)
         return deciding
 
-    def _refresh(self, deciding: list[_Pending]) -> None:
-        """Features at event time (see `serving.online_features`), then the triggers."""
+    def _refresh(self, deciding: list[_Pending], names: list[str]) -> pl.DataFrame:
+        """Features at event time (see `serving.online_features`), then the triggers; returns
+        the refreshed features (customer_id + `names`, Float64) of these events."""
         facts = [
             EventFacts(
                 p.event.booked_at.date(),
@@ -467,26 +468,37 @@ class OnlineEngine:
                 prof.child_benefit = True
             p.triggers = self.triggered(p.event, p.cat, big, f.day)
             p.campaigns = self._campaigns(p.triggers, f.day)
-        if deciding:
-            frame = pl.DataFrame([p.profile.features for p in deciding], infer_schema_length=None)  # type: ignore[union-attr]
-            frame = with_life_events(frame, self.ruleset, self.features)
-            for p, row in zip(deciding, frame.iter_rows(named=True), strict=True):
-                p.profile.features = row  # type: ignore[union-attr]
+        frame = pl.DataFrame(
+            {
+                "customer_id": [p.event.customer_id for p in deciding],
+                **{n: [p.profile.features.get(n) for p in deciding] for n in names},  # type: ignore[union-attr]
+            },
+            schema={"customer_id": pl.String, **dict.fromkeys(names, pl.Float64)},
+            strict=False,
+        )
+        frame = with_life_events(frame, self.ruleset, self.features).with_columns(
+            pl.exclude("customer_id").cast(pl.Float64)
+        )
+        for p, row in zip(deciding, frame.drop("customer_id").rows(), strict=True):
+            p.profile.features = dict(zip(names, row, strict=True))  # type: ignore[union-attr]
+        return frame
 
     def _transaction(self, customers: list[str]) -> Any:
         """A ledger write transaction that batch runs exclude (see module docstring)."""
         return _event_transaction(self.engine, customers)
 
     def _decide(
-        self, conn: Connection, pending: list[_Pending], consents: dict[str, dict[str, Any]]
+        self,
+        conn: Connection,
+        pending: list[_Pending],
+        consents: dict[str, dict[str, Any]],
+        frame: pl.DataFrame,
     ) -> None:
         """Scores, the one decision engine and the ledger rows for events with campaigns."""
         products = sorted({c.product for p in pending for c in p.campaigns})
         bundles = {k: v for k, v in self.models.bundles.items() if k in products}
-        rows = pl.DataFrame(
-            [{"customer_id": p.event.customer_id, **p.profile.features} for p in pending],  # type: ignore[union-attr]
-            infer_schema_length=None,
-        ).with_columns(pl.exclude("customer_id").cast(pl.Float64))
+        ids = pl.DataFrame({"customer_id": [p.event.customer_id for p in pending]})
+        rows = frame.join(ids, "customer_id", "semi")
         pairs = pl.DataFrame(
             [(p.event.customer_id, c.product) for p in pending for c in p.campaigns],
             schema={"customer_id": pl.String, "product": pl.String},
@@ -706,13 +718,16 @@ def _with_reasons(decisions: pl.DataFrame, model: pl.DataFrame, said: pl.DataFra
 
 
 def _pick(event: Event, decisions: pl.DataFrame) -> dict[str, Any]:
-    """The answer: the selected offer if any; else the best-scored candidate's reason."""
+    """The answer: the selected offer if any, else control, else the best-scored reason."""
     if decisions.is_empty():
         return _response(event, None, Reason.BELOW_THRESHOLD, [])
     selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
     if selected.height:
         row = selected.row(0, named=True)
         return _response(event, row, Reason.SELECTED, list(row["reasons"]))
+    control = decisions.filter(pl.col("outcome") == Reason.CONTROL.value)
+    if control.height:  # won a slot but held out for measuring uplift: not contacted
+        return _response(event, control.row(0, named=True), Reason.CONTROL, [])
     row = decisions.sort("propensity", descending=True).row(0, named=True)
     return _response(event, row, Reason(row["reason"]), [])
 

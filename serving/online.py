@@ -358,13 +358,27 @@ class OnlineEngine:
             if not batch:
                 continue
             try:
-                self.decide_batch(batch)
+                try:
+                    self.decide_batch(batch)
+                except sa.exc.IntegrityError:  # e.g. one event id reused for another customer
+                    if len(batch) == 1:
+                        raise
+                    for p in batch:  # one at a time: only the offending event fails
+                        self._decide_alone(p)
             except Exception as exc:  # every waiting request gets the failure, never a hang
                 log.exception("decision batch of %d event(s) failed", len(batch))
                 for p in batch:
                     if not p.done.is_set():
                         p.error = exc
                         p.done.set()
+
+    def _decide_alone(self, p: _Pending) -> None:
+        try:
+            self.decide_batch([p])
+        except Exception as exc:
+            log.exception("event could not be decided")
+            p.error = exc
+            p.done.set()
 
     def decide_batch(self, batch: list[_Pending]) -> None:
         """Decide events of distinct customers in one ledger transaction (see `handle`)."""

@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-from features.expressions import FeatureInfo, days_before, full_years
+from features.expressions import FeatureInfo, days_before, full_years, held_on
 from features.schemas import DEFAULT_PRODUCTS
 
 
@@ -48,11 +48,7 @@ def customer_base(index: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
 def product_frame(products: pl.LazyFrame, as_of: date, names: tuple[str, ...]) -> pl.LazyFrame:
     """Per customer: holds_<p> and days_held_<p> at `as_of` (opened before it, not closed
     before it; the latest opening counts when a product was held more than once)."""
-    held = products.filter(
-        (pl.col("opened_at") < as_of)
-        & (pl.col("closed_at").is_null() | (pl.col("closed_at") >= as_of))
-        & pl.col("product").is_in(list(names))
-    )
+    held = products.filter(held_on(as_of) & pl.col("product").is_in(list(names)))
     exprs: list[pl.Expr] = []
     for p in names:
         opened = pl.col("opened_at").filter(pl.col("product") == p).max()

@@ -69,3 +69,15 @@ def full_years(birth: pl.Expr, as_of: date) -> pl.Expr:
 def midnight(as_of: date) -> datetime:
     """The first moment of `as_of`: rows booked before it are in the past."""
     return datetime.combine(as_of, time())
+
+
+def held_on(as_of: date) -> pl.Expr:
+    """True for a products row held on `as_of`: opened before that day, not closed before it.
+
+    The one definition of "holds a product on T" (features, labels and eligibility use it).
+    Point in time like every feature: what happens on T itself is not yet known on T, so a
+    product opened on T is not held and one closed on T still is.
+    """
+    return (pl.col("opened_at") < as_of) & (
+        pl.col("closed_at").is_null() | (pl.col("closed_at") >= as_of)
+    )

@@ -119,3 +119,7 @@ def to_matrix(frame: pl.DataFrame) -> np.ndarray:
 
 def _numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null
+
+
+def check_feature_config(bundle: ModelBundle, feature_config: object) -> None:
+    """Placeholder until the bundle stores its feature configuration (models-11 branch)."""

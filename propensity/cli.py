@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from features.errors import PropensityError
 from propensity import (
@@ -56,7 +57,7 @@ def main() -> None:
         app()
     except PropensityError as exc:
         err_console.print(
-            f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
         )
         sys.exit(exc.exit_code)
 

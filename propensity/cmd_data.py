@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.io import LoadResult, load_tables
+from propensity.progress import make_console
 
-console = Console()
+console = make_console()
 
 
 def print_load_report(result: LoadResult) -> None:

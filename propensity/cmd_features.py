@@ -6,13 +6,13 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from features.errors import ConfigError
 from propensity.options import parse_date
+from propensity.progress import make_console
 
-console = Console()
+console = make_console()
 
 
 def print_catalogue(config_path: Path | None) -> None:

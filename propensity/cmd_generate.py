@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.errors import ConfigError
+from propensity.options import parse_date
+from propensity.progress import make_console
 
-console = Console()
-
-
-def _parse_end(text: str) -> date:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError as exc:
-        raise ConfigError(f"--end must be a date like 2026-11-01, got {text!r}") from exc
+console = make_console()
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +30,7 @@ def register(app: typer.Typer) -> None:
         """Write a synthetic Dutch bank: the five contract tables plus truth.parquet."""
         from synthbank import generate as run
 
-        end_date = _parse_end(end)
+        end_date = parse_date(end, "--end")
         with Progress(
             TextColumn("generating customer chunks"),
             BarColumn(),

@@ -5,15 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from propensity.config import load_config
 from propensity.init_config import write_default_config
 from propensity.options import parse_date
-from propensity.progress import step_progress
+from propensity.progress import make_console, step_progress
 
-console = Console()
+console = make_console()
+
+
+def quality_table(training: dict) -> Table:
+    """Model quality per product (test month never seen in training), or why it was skipped."""
+    table = Table(title="Model quality per product (test month)")
+    for col in ("product", "ROC-AUC", "baseline AUC", "oracle AUC", "ECE", "version", "note"):
+        table.add_column(col, no_wrap=col != "note", overflow="fold")
+    for name, r in training.items():
+        m = r.metrics
+
+        def fmt(v: float | None) -> str:
+            return "" if v is None else f"{v:.3f}"
+
+        table.add_row(
+            name,
+            fmt(m.get("roc_auc")),
+            fmt(r.baseline.get("roc_auc")),
+            fmt(r.oracle_roc_auc),
+            fmt(m.get("ece")),
+            str(r.version or ""),
+            "" if r.trained else r.message,
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +85,10 @@ def register(app: typer.Typer) -> None:
         )
         with step_progress(console, "starting") as step:
             result = run_job(config, step)
+        console.print(quality_table(result.training))
         console.print(result.summary.rich_table())
+        for note in result.summary.notes:
+            console.print(f"note: {note}")
         table = Table(title="Where everything is", show_header=False)
         for name, value in (
             ("data", result.data_dir),
@@ -73,5 +98,7 @@ def register(app: typer.Typer) -> None:
             ("channel files", result.work_dir / "out" / result.run_id),
             ("report", result.report),
         ):
+            if isinstance(value, Path) and not value.exists():
+                continue  # never point at a directory that was not written
             table.add_row(name, str(value))
         console.print(table)

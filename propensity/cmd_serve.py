@@ -24,12 +24,12 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
     from models.registry import resolve_tracking_uri
     from propensity.api import create_app
     from serving import ledger as lg
-    from serving.online import Models, OnlineEngine
+    from serving.online import OnlineEngine, ServedModels
 
     ledger_url = lg.ledger_url(config.ledger.url, config.work_dir)
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
     products = sorted({c.product for c in config.campaigns})
-    models = Models(products, config.online.alias, tracking_uri)
+    models = ServedModels(products, config.online.alias, tracking_uri, config.features)
     engine = OnlineEngine(
         ledger_url,
         config.serving_config(),

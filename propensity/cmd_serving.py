@@ -1,26 +1,41 @@
-"""CLI commands: serving (score, select, explain)."""
+"""CLI commands: serving (score, select, explain), on the one config and the one engine.
+
+Every command takes `--config propensity.toml` and `--work-dir`, which means the same in all
+of them: the tracking store, the ledger, the channel files and the reports live under it.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from features.schemas import DEFAULT_PRODUCTS
-from propensity.options import split_names
+from propensity.config import AppConfig, load_config
+from propensity.options import parse_date, split_names
+from propensity.progress import make_console
 
-console = Console()
+console = make_console()
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value}") from exc
+def app_config(
+    config_path: Path | None,
+    work_dir: Path | None,
+    ledger_url: str | None = None,
+    tracking_uri: str | None = None,
+    campaigns: Path | None = None,
+) -> AppConfig:
+    """The one config file with the flags every serving command shares laid over it."""
+    config = load_config(config_path).override(
+        **{"work_dir": work_dir, "ledger.url": ledger_url, "mlflow.tracking_uri": tracking_uri}
+    )
+    return config.with_campaigns_file(campaigns)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"note: {note}")
 
 
 def register(app: typer.Typer) -> None:
@@ -31,80 +46,115 @@ def register(app: typer.Typer) -> None:
         data_dir: Path = typer.Argument(..., help="directory holding the contract tables"),
         as_of: str = typer.Option(..., "--as-of", help="score as of this date (YYYY-MM-DD)"),
         out: Path = typer.Option(Path("scores.parquet"), "--out", help="long scores Parquet"),
+        config_path: Path = typer.Option(None, "--config", help="propensity.toml (optional)"),
+        work_dir: Path = typer.Option(None, "--work-dir", help="default: propensity-work"),
         alias: str = typer.Option("champion", "--alias", help="registry alias of the models"),
         products: str = typer.Option(
-            ",".join(DEFAULT_PRODUCTS), "--products", help="comma-separated"
+            None, "--products", help="comma-separated; default: every [[products]] entry"
         ),
-        tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow store"),
+        tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store"),
     ) -> None:
         """Score every consenting customer for each product (objectors are never profiled)."""
-        from serving.jobs import score_job
+        from features.io import load_tables
+        from models.registry import resolve_tracking_uri
+        from serving.pipeline import load_models, score_customers
 
-        names = split_names(products)
-        scores = score_job(data_dir, _date(as_of), out, names, alias, tracking_uri)
-        console.print(f"wrote {scores.height:,} score(s) to {out}")
+        day = parse_date(as_of, "--as-of")
+        config = app_config(config_path, work_dir, tracking_uri=tracking_uri)
+        names = split_names(products) if products else [p.name for p in config.products]
+        uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
+        models = load_models(names, alias, uri)
+        tables = load_tables(data_dir).tables
+        scored = score_customers(tables, day, config.features, models.bundles)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scored.scores.write_parquet(out)
+        _print_notes(list(models.notes))
+        console.print(
+            f"wrote {scored.scores.height:,} score(s) of {scored.features.height:,} consenting "
+            f"customer(s) to {out} ({scored.gate.objected:,} objected and "
+            f"{scored.gate.no_consent_row:,} without a consent row were not profiled)"
+        )
 
     @app.command("select")
     def select_cmd(
         data_dir: Path = typer.Argument(..., help="directory holding the contract tables"),
         as_of: str = typer.Option(..., "--as-of", help="run date (YYYY-MM-DD)"),
         scores: Path = typer.Option(..., "--scores", help="scores Parquet from `propensity score`"),
-        campaigns: Path | None = typer.Option(None, "--campaigns", help="campaigns TOML"),
-        ledger_url: str | None = typer.Option(
-            None, "--ledger-url", help="default: SQLite in work dir"
+        config_path: Path = typer.Option(None, "--config", help="propensity.toml (optional)"),
+        campaigns: Path = typer.Option(
+            None, "--campaigns", help="a file of [[campaigns]] replacing those of the config"
         ),
-        run_id: str | None = typer.Option(None, "--run-id"),
+        ledger_url: str = typer.Option(None, "--ledger-url", help="default: SQLite in work dir"),
+        run_id: str = typer.Option(None, "--run-id", help="default: run-<as-of>"),
         replace: bool = typer.Option(False, "--replace", help="overwrite a run with this id"),
-        dry_run: bool = typer.Option(False, "--dry-run", help="no ledger write, no channel files"),
-        out: Path | None = typer.Option(
-            None, "--out", help="channel files go here; default: <work-dir>/out"
-        ),
-        work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="no ledger write, no files"),
+        work_dir: Path = typer.Option(None, "--work-dir", help="default: propensity-work"),
         alias: str = typer.Option("champion", "--alias", help="models used for the reasons"),
-        tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
-        reasons: bool = typer.Option(
-            True, "--reasons/--no-reasons", help="top-3 reasons per offer"
-        ),
+        tracking_uri: str = typer.Option(None, "--tracking-uri"),
+        reasons: bool = typer.Option(True, "--reasons/--no-reasons", help="top reasons per offer"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     ) -> None:
-        """Select whom to contact through which channel, and record it in the ledger."""
-        from serving.jobs import select_job
+        """Select whom to contact through which channel, record it in the ledger, report it."""
+        from features.io import load_tables
+        from models.registry import resolve_tracking_uri
+        from propensity.job import write_run_report
+        from serving.pipeline import decide_run, default_run_id, read_scores
 
-        summary = select_job(
-            data_dir,
-            _date(as_of),
-            scores,
-            campaigns_path=campaigns,
-            ledger_url=ledger_url,
-            run_id=run_id,
-            replace=replace,
+        day = parse_date(as_of, "--as-of")
+        config = app_config(config_path, work_dir, ledger_url, tracking_uri, campaigns)
+        uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
+        table_data = load_tables(data_dir).tables
+        result = decide_run(
+            table_data,
+            config.engine_config(uri, alias),
+            as_of=day,
+            run_id=run_id or default_run_id(day),
+            scores=read_scores(scores),
             dry_run=dry_run,
-            out=out or work_dir / "out",
-            work_dir=work_dir,
-            alias=alias,
-            tracking_uri=tracking_uri,
+            replace=replace,
             reasons=reasons,
         )
+        summary = result.summary
+        report = None
+        if not dry_run:
+            report = write_run_report(config, summary, {}, source=str(data_dir))
         if as_json:
-            console.print_json(json.dumps(summary.to_json()))
-        else:
-            console.print(summary.rich_table())
-            if summary.files:
-                console.print(f"channel files and summary.json in {summary.files[0].parent}")
+            payload = summary.to_json() | {"report": str(report) if report else None}
+            console.print_json(json.dumps(payload))
+            return
+        console.print(summary.rich_table())
+        _print_notes(summary.notes)
+        if dry_run:
+            console.print("dry run: nothing written (no ledger rows, no channel files, no report)")
+            return
+        if summary.files:
+            console.print(f"channel files and summary.json in {summary.files[0].parent}")
+        console.print(f"report: {report}")
 
     @app.command("explain")
     def explain_cmd(
         customer_id: str = typer.Argument(..., help="the customer"),
-        ledger_url: str | None = typer.Option(None, "--ledger-url"),
-        work_dir: Path = typer.Option(Path("propensity-work"), "--work-dir"),
+        config_path: Path = typer.Option(None, "--config", help="propensity.toml (optional)"),
+        ledger_url: str = typer.Option(None, "--ledger-url"),
+        work_dir: Path = typer.Option(None, "--work-dir", help="default: propensity-work"),
         as_json: bool = typer.Option(False, "--json", help="print the decisions as JSON"),
     ) -> None:
         """Show every decision about a customer with its stored reasons."""
         from serving.jobs import explain_customer
 
-        rows = explain_customer(customer_id, ledger_url, work_dir)
+        config = app_config(config_path, work_dir, ledger_url)
+        rows = explain_customer(customer_id, config.ledger.url, config.work_dir)
         if as_json:
             console.print_json(rows.write_json())
+            return
+        if rows.is_empty():
+            console.print(f"no decisions recorded for customer {customer_id}")
+            return
+        if not console.is_terminal:  # a log or a file: one complete line per field
+            for r in rows.iter_rows(named=True):
+                console.print(" ".join(f"{k}={v}" for k, v in r.items() if k != "reasons"))
+                for line in (r["reasons"] or "").splitlines():
+                    console.print(f"  why: {line}")
             return
         table = Table(title=f"Decisions about customer {customer_id}")
         for col in ("as_of", "run", "campaign", "channel", "outcome", "reason", "score", "why"):
@@ -121,5 +171,3 @@ def register(app: typer.Typer) -> None:
                 r["reasons"] or "",
             )
         console.print(table)
-        if rows.is_empty():
-            console.print("no decisions recorded for this customer")

@@ -6,16 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from propensity.options import parse_date, split_names
-from propensity.progress import step_progress
+from propensity.progress import make_console, step_progress
 
 if TYPE_CHECKING:
     from training.train import ProductResult
 
-console = Console()
+console = make_console()
 COLUMNS = {
     "roc_auc": "AUC",
     "baseline_roc_auc": "base AUC",

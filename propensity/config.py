@@ -12,13 +12,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.config import FeatureConfig
+from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from serving.online_config import OnlineConfig
+from serving.pipeline import EngineConfig
 from training.config import TrainingConfig
 
 SHARED_IN_SERVING = ("policy", "products", "ledger_url", "distress")
@@ -81,6 +83,22 @@ class AppConfig(Strict):
     mlflow: MlflowConfig = MlflowConfig()
     online: OnlineConfig = OnlineConfig()
 
+    @model_validator(mode="after")
+    def _campaigns_name_products(self) -> AppConfig:
+        """A campaign for a product without a [[products]] entry is a mistake, caught at load."""
+        known = {p.name for p in self.products}
+        for c in self.campaigns:
+            if c.product not in known:
+                raise ValueError(
+                    f"campaigns[{c.id}].product {c.product!r} has no [[products]] entry "
+                    f"(known: {sorted(known)}); add [[products]] name = {c.product!r}"
+                )
+        ids = [c.id for c in self.campaigns]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"campaign id(s) used twice: {dupes}")
+        return self
+
     @field_validator("serving", mode="before")
     @classmethod
     def _no_duplicates(cls, value: Any) -> Any:
@@ -104,6 +122,24 @@ class AppConfig(Strict):
             }
         )
 
+    def engine_config(self, tracking_uri: str, alias: str = "champion") -> EngineConfig:
+        """The decision engine's view of this config (`serving.pipeline`)."""
+        return EngineConfig(
+            serving=self.serving_config(),
+            campaigns=self.campaigns,
+            features=self.features,
+            work_dir=self.work_dir,
+            tracking_uri=tracking_uri,
+            alias=alias,
+        )
+
+    def with_campaigns_file(self, path: Path | None) -> AppConfig:
+        """A copy whose campaigns come from a file of `[[campaigns]]` (checked like the rest)."""
+        if path is None:
+            return self
+        campaigns = [c.model_dump() for c in load_campaigns(path)]
+        return self.override(campaigns=campaigns)
+
     def override(self, **changes: Any) -> AppConfig:
         """A copy with dotted-key overrides from CLI flags; None values are ignored."""
         data = self.model_dump()
@@ -125,20 +161,11 @@ def default_campaigns() -> list[Campaign]:
     return load_campaigns(DEFAULT_CAMPAIGNS)
 
 
-def _explain(err: ValidationError, where: str) -> ConfigError:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        parts.append(f"{where}: {key}: {msg}")
-    return ConfigError("invalid configuration:\n  " + "\n  ".join(parts))
-
-
 def validate_config(data: dict[str, Any], where: str) -> AppConfig:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as err:
-        raise _explain(err, where) from None
+        raise config_error(err, where) from None
 
 
 def load_config(path: Path | None) -> AppConfig:

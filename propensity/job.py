@@ -15,19 +15,15 @@ from pathlib import Path
 
 import polars as pl
 
-from features.errors import ModelNotFoundError
 from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
-from models.bundle import ModelBundle
-from models.registry import load_bundle, resolve_tracking_uri
+from models.registry import resolve_tracking_uri
 from propensity.config import AppConfig
 from propensity.report import write_report
 from propensity.reporting import build_report_data
 from serving import ledger as ledger_db
-from serving.batch import run_selection
-from serving.consent import consent_gate
 from serving.outputs import RunSummary
-from serving.scoring import explain_features, score_features
+from serving.pipeline import decide_run, default_run_id
 from training.run import read_truth
 from training.train import ProductResult, train_products
 
@@ -74,58 +70,15 @@ def default_as_of(tables: Tables) -> date:
     return last.date() + timedelta(days=1)
 
 
-def champions(products: list[str], tracking_uri: str) -> tuple[dict[str, ModelBundle], list[str]]:
-    """The champion bundle of each product that has one, and the products that have none."""
-    bundles: dict[str, ModelBundle] = {}
-    missing = []
-    for product in products:
-        try:
-            bundles[product] = load_bundle(product, "champion", tracking_uri)
-        except ModelNotFoundError:
-            missing.append(product)
-    return bundles, missing
-
-
-def score_and_select(
-    config: AppConfig, tables: Tables, as_of: date, run_id: str, tracking_uri: str
-) -> tuple[RunSummary, list[str]]:
-    """Score consenting customers with the champions, then select and record the run.
-
-    A campaign whose product has no champion model (e.g. too few positives to train) is left
-    out of the run and named in the returned notes.
-    """
-    serving = config.serving_config()
-    active = [c for c in config.campaigns if c.active_on(as_of)]
-    bundles, missing = champions(sorted({c.product for c in active}), tracking_uri)
-    notes = [f"campaigns for {p} skipped: no champion model" for p in missing]
-    for note in notes:
-        log.warning(note)
-    campaigns = [c for c in active if c.product in bundles]
-    gate = consent_gate(tables)
-    from features.pipeline import build_features
-
-    features = build_features(gate.tables, as_of, config.features).collect()
-    scores = score_features(features, bundles)
-
-    def explainer(pairs: pl.DataFrame) -> pl.DataFrame:
-        """Reasons from the features already built for scoring (no second build)."""
-        return explain_features(features, bundles, pairs, as_of, serving.reasons_per_offer)
-
-    summary = run_selection(
-        tables,
-        scores,
-        campaigns,
-        serving,
-        as_of=as_of,
-        run_id=run_id,
-        out_dir=config.work_dir / "out",
-        ledger_url=config.ledger.url,
-        work_dir=config.work_dir,
-        replace=config.run.replace,
-        explain=explainer,
-        feature_config=config.features,
-    )
-    return summary, notes
+def write_run_report(
+    config: AppConfig,
+    summary: RunSummary,
+    training: dict[str, ProductResult],
+    source: str,
+) -> Path:
+    """The HTML report of a run (also written by `propensity select`, without training)."""
+    data = build_report_data(config, summary, training, source=source, notes=summary.notes)
+    return write_report(data, config.work_dir / "reports" / f"{summary.run_id}.html")
 
 
 def run_job(config: AppConfig, step: Step) -> JobResult:
@@ -139,7 +92,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     tables = load.tables
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
     as_of = config.run.as_of or default_as_of(tables)
-    run_id = config.run.run_id or f"run-{as_of.isoformat()}"
+    run_id = config.run.run_id or default_run_id(as_of)
     ledger = ledger_db.ledger_url(config.ledger.url, work)
     if not config.run.replace:
         ledger_db.refuse_existing_run(ledger, run_id)
@@ -156,10 +109,13 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         feature_config=config.features,
     )
     step("scoring and selecting", 0.75)
-    summary, notes = score_and_select(config, tables, as_of, run_id, tracking_uri)
+    outcome = decide_run(
+        tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
+        replace=config.run.replace,
+    )  # fmt: skip
+    summary = outcome.summary
     step("writing the report", 0.95)
-    data = build_report_data(config, summary, training, source=str(data_dir), notes=notes)
-    report = write_report(data, work / "reports" / f"{run_id}.html")
+    report = write_run_report(config, summary, training, source=str(data_dir))
     step("done", 1.0)
     return JobResult(
         work_dir=work,

@@ -8,11 +8,14 @@ from features.errors import ConfigError
 
 
 def parse_date(text: str, option: str) -> date:
-    """`YYYY-MM-DD`, or a ConfigError naming the option (exit 2, no traceback)."""
+    """`YYYY-MM-DD`, or a ConfigError naming the option (exit 2, no traceback).
+
+    The one date parser of the command line; config files get dates typed by TOML/pydantic.
+    """
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from None
+        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
 def split_names(text: str) -> list[str]:

@@ -10,13 +10,17 @@ come from the same ranked population (a control customer keeps its capacity slot
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 log = logging.getLogger(__name__)
 
-_HASH_SEED = 0x5EED
+CONTROL_DRAW_KEY = b"propensity-control-v1"
+CONTROL_DRAW_SCHEME = "blake2b64-v1"
 
 
 def _by_preference(options: pl.DataFrame) -> pl.DataFrame:
@@ -66,11 +70,25 @@ def arbitrate(options: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
     return proposals.drop("_oid", "_rank", "capacity", "accepted").sort("customer_id")
 
 
-def control_draw(customer: pl.Expr, campaign: pl.Expr) -> pl.Expr:
-    """A deterministic number in [0, 1) per (customer, campaign): the control-group draw.
+def control_draw(customers: Sequence[str], campaigns: Sequence[str]) -> np.ndarray:
+    """A number in [0, 1) per (customer, campaign): the control-group draw (ledger contract).
 
-    Uses polars' seeded hash, stable for a given polars version; the assignment actually
-    made is stored in the ledger, so audits never depend on recomputing it.
+    BLAKE2b-64 of the UTF-8 bytes `customer_id + "\\x1f" + campaign_id`, keyed with
+    `CONTROL_DRAW_KEY`, read as a big-endian unsigned integer; its top 53 bits / 2**53.
+    Defined by the project, not by a dataframe library, so an upgrade never moves a customer
+    between control and treated (docs/ledger.md). Ledgers state the scheme of each run
+    (`CONTROL_DRAW_SCHEME`); runs before it used polars' hash and keep their stored outcome.
     """
-    key = pl.concat_str(customer, pl.lit("\x1f"), campaign)
-    return (key.hash(_HASH_SEED) // (1 << 11)).cast(pl.Float64) / float(1 << 53)
+    out = np.empty(len(customers), dtype=np.float64)
+    for i, (cust, camp) in enumerate(zip(customers, campaigns, strict=True)):
+        digest = hashlib.blake2b(
+            f"{cust}\x1f{camp}".encode(), digest_size=8, key=CONTROL_DRAW_KEY
+        ).digest()
+        out[i] = (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
+    return out
+
+
+def in_control(frame: pl.DataFrame) -> pl.Series:
+    """True where a won (customer_id, campaign_id) falls in its campaign's `control_share`."""
+    draw = control_draw(frame["customer_id"].to_list(), frame["campaign_id"].to_list())
+    return pl.Series("in_control", draw < frame["control_share"].to_numpy())

@@ -1,7 +1,8 @@
 """Typed serving configuration: campaigns, the contact policy and the serving settings.
 
-Everything is loaded from one TOML file (see `serving/campaigns.toml`): `[policy]`, `[serving]`
-and an array `[[campaigns]]`. Unknown keys are errors so a typo never silently weakens a rule.
+The models are sections of the one config file (`propensity.config.AppConfig`); the default
+campaigns ship in `serving/campaigns.toml`. Unknown keys are errors so a typo never silently
+weakens a rule.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.config import DistressConfig
+from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 
@@ -120,51 +122,37 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with Path(path).open("rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"campaign file not found: {path}") from exc
+    except FileNotFoundError:
+        raise ConfigError(f"campaign file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def _explain(err: ValidationError, where: str) -> ConfigError:
-    """Turn pydantic's error into one message naming the key."""
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{where}.{key}: {e['msg']}")
-    return ConfigError("; ".join(parts))
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load_campaigns(path: Path) -> list[Campaign]:
-    """Campaigns from the `[[campaigns]]` array of a TOML file; ids must be unique."""
+    """Campaigns from the `[[campaigns]]` array of a TOML file; ids must be unique.
+
+    The file holds campaigns only: the policy and every other setting live in the one config
+    file (`propensity.toml`), so there is no second dialect to keep in step.
+    """
     raw = _read_toml(path)
-    unknown = set(raw) - {"campaigns", "policy", "serving"}
+    unknown = sorted(set(raw) - {"campaigns"})
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+        raise ConfigError(
+            f"{path}: only [[campaigns]] belongs in a campaigns file; put {unknown} in "
+            "propensity.toml (e.g. [policy] max_contacts = 2)"
+        )
     items = raw.get("campaigns", [])
     if not isinstance(items, list):
         raise ConfigError(f"{path}: 'campaigns' must be an array of tables ([[campaigns]])")
     campaigns = []
     for i, item in enumerate(items):
+        name = item.get("id", i) if isinstance(item, dict) else i
         try:
             campaigns.append(Campaign.model_validate(item))
         except ValidationError as err:
-            name = item.get("id", i) if isinstance(item, dict) else i
-            raise _explain(err, f"{path}: campaigns[{name}]") from None
+            raise config_error(err, f"{path}: campaigns[{name}]") from None
     ids = [c.id for c in campaigns]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ConfigError(f"{path}: campaign id(s) used twice: {dupes}")
     return campaigns
-
-
-def load_serving_config(path: Path) -> ServingConfig:
-    """`[serving]` (and `[policy]`) of the same TOML file; defaults for what is absent."""
-    raw = _read_toml(path)
-    data = dict(raw.get("serving", {}))
-    if "policy" in raw:
-        data["policy"] = raw["policy"]
-    try:
-        return ServingConfig.model_validate(data)
-    except ValidationError as err:
-        raise _explain(err, f"{path}: serving") from None

@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 
 from models.products import resolve_products
-from serving.arbitration import arbitrate, control_draw
+from serving.arbitration import arbitrate, in_control
 from serving.config import Campaign, ServingConfig
 from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
 from serving.reasons import Reason
@@ -28,6 +28,18 @@ DECISION_SCHEMA = {
     "propensity": pl.Float64(),
     "expected_value": pl.Float64(),
     "model_version": pl.String(),
+}
+
+
+CAMPAIGN_SCHEMA = {
+    "campaign_id": pl.String(),
+    "product": pl.String(),
+    "min_propensity": pl.Float64(),
+    "value": pl.Float64(),
+    "control_share": pl.Float64(),
+    "min_age": pl.Int32(),
+    "credit": pl.Boolean(),
+    "needs_child_benefit": pl.Boolean(),
 }
 
 
@@ -65,7 +77,7 @@ def campaign_frames(
             "credit": [specs[c.product].credit for c in campaigns],
             "needs_child_benefit": [specs[c.product].requires_child_benefit for c in campaigns],
         },
-        schema_overrides={"min_age": pl.Int32()},
+        schema=CAMPAIGN_SCHEMA,  # explicit: a run with no campaign is a normal, empty run
     )
     rows = [
         (c.id, ch, i, c.capacity[ch], config.factor(ch))
@@ -213,12 +225,12 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
         .join(won.select("customer_id", got=pl.lit(True)), "customer_id", "left")
     )
     chosen = cand.join(won, ["customer_id", "campaign_id"])
-    in_control = control_draw(pl.col("customer_id"), pl.col("campaign_id")) < pl.col(
-        "control_share"
-    )
+    chosen = chosen.with_columns(in_control(chosen))
     null_str = pl.lit(None, pl.String())
     picked = (
-        pl.when(in_control).then(reason_lit(Reason.CONTROL)).otherwise(reason_lit(Reason.SELECTED))
+        pl.when(pl.col("in_control"))
+        .then(reason_lit(Reason.CONTROL))
+        .otherwise(reason_lit(Reason.SELECTED))
     )
     parts = [
         _finish(

@@ -12,18 +12,15 @@ import polars as pl
 
 from features.config import FeatureConfig
 from features.distress import distress_flags
-from features.expressions import full_years
+from features.expressions import full_years, held_on
 from features.schemas import Tables
 from serving.config import ServingConfig
 
 
 def held_products(tables: Tables, as_of: date) -> pl.LazyFrame:
-    """(customer_id, product) open on `as_of`: opened on or before it, not closed by then."""
+    """(customer_id, product) held on `as_of` (`features.expressions.held_on`, the one rule)."""
     return (
-        tables.products.filter(
-            (pl.col("opened_at") <= as_of)
-            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > as_of))
-        )
+        tables.products.filter(held_on(as_of))
         .select("customer_id", "product")
         .unique()
         .with_columns(holds=pl.lit(True))

@@ -48,6 +48,7 @@ from serving.decide import DECISION_SCHEMA, Inputs, decide
 from serving.ledger_io import insert_frame
 from serving.online_config import OnlineConfig, Trigger
 from serving.online_features import EventFacts, large_inflows, refresh, with_life_events
+from serving.pipeline import check_models
 from serving.reasons import Reason
 from serving.scoring import REASONS_SCHEMA, explain_features, score_features
 
@@ -90,11 +91,18 @@ class Event(BaseModel):
         return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone().replace(tzinfo=None)
 
 
-class Models:
+class ServedModels:
     """The served bundles by product, swapped atomically when the registry alias moves."""
 
-    def __init__(self, products: list[str], alias: str, tracking_uri: str) -> None:
+    def __init__(
+        self,
+        products: list[str],
+        alias: str,
+        tracking_uri: str,
+        feature_config: FeatureConfig | None = None,
+    ) -> None:
         self.products, self.alias, self.tracking_uri = products, alias, tracking_uri
+        self.feature_config = feature_config or FeatureConfig()
         self._bundles: dict[str, ModelBundle] = {}
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self.reload()
@@ -133,8 +141,10 @@ class Models:
             for product, version in wanted.items():
                 if current.get(product) != version:
                     bundle = load_bundle(product, self.alias, self.tracking_uri)
-                    bundle.estimator.model_.set_params(n_jobs=1)  # one row: no thread pool
+                    bundle.estimator.model_.set_params(n_jobs=1)  # few rows: no thread pool
                     fresh[product] = bundle
+            # a model trained on other feature settings is refused (the old ones stay served)
+            check_models(fresh, self.feature_config)
             self._bundles = fresh
             log.info("serving models %s", {p: b.version for p, b in fresh.items()})
             return True
@@ -157,7 +167,7 @@ class OnlineEngine:
         campaigns: list[Campaign],
         features: FeatureConfig,
         online: OnlineConfig,
-        models: Models,
+        models: ServedModels,
     ) -> None:
         self.serving, self.features, self.online, self.models = serving, features, online, models
         self.campaigns = campaigns

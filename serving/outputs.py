@@ -19,6 +19,7 @@ import polars as pl
 from rich.table import Table
 
 from features.schemas import CHANNELS
+from serving.arbitration import CONTROL_DRAW_SCHEME
 from serving.reasons import order_expr
 
 REASON_SEPARATOR = " | "
@@ -37,6 +38,7 @@ class RunSummary:
     gates: dict[str, int]  # customers removed before scoring, scores dropped, below threshold
     counts: pl.DataFrame  # campaign_id, channel, outcome, reason, n
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # products skipped, campaigns inactive, ...
 
     def n(self, reason: str) -> int:
         """(customer, campaign) pairs with this reason code (selected and control included)."""
@@ -52,6 +54,8 @@ class RunSummary:
             "gates": self.gates,
             "counts": self.counts.to_dicts(),
             "files": [str(p) for p in self.files],
+            "notes": self.notes,
+            "control_draw": CONTROL_DRAW_SCHEME,
         }
 
     def rich_table(self) -> Table:

@@ -1,15 +1,15 @@
 """Scoring consenting customers with the registered models, and reasons for the chosen few.
 
-Objectors (and customers without a consent row) are removed from the tables before any
-feature is built. Reasons (LightGBM `pred_contrib` -> plain sentences) are computed only for
-the customers who need them, through an `Explainer` that `serving.batch` calls after
-selection.
+The decision engine (`serving.pipeline`) removes objectors (and customers without a consent
+row) before any feature is built and calls these functions. Reasons (LightGBM
+`pred_contrib` -> plain sentences) are computed only for the customers who need them,
+through an `Explainer` that `serving.batch` calls after selection.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -22,7 +22,6 @@ from features.pipeline import build_features
 from features.schemas import Tables
 from models.bundle import ModelBundle
 from models.explain import top_contributions
-from serving.consent import consent_gate
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +39,6 @@ REASONS_SCHEMA = {
 
 # (customer_id, product) pairs -> (customer_id, product, reasons: list of sentences)
 Explainer = Callable[[pl.DataFrame], pl.DataFrame]
-
-
-def load_bundles(
-    products: Iterable[str], alias: str = "champion", tracking_uri: str | None = None
-) -> dict[str, ModelBundle]:
-    """Each product's model by registry alias (ModelNotFoundError names the missing one)."""
-    from models.registry import load_bundle
-
-    return {p: load_bundle(p, alias=alias, tracking_uri=tracking_uri) for p in products}
 
 
 def model_versions(scores: pl.DataFrame) -> dict[str, str]:
@@ -112,27 +102,6 @@ def explain_features(
     return pl.concat(parts) if parts else pl.DataFrame(schema=REASONS_SCHEMA)
 
 
-def _features(tables: Tables, as_of: date, feature_config: FeatureConfig | None) -> pl.DataFrame:
-    config = feature_config if feature_config is not None else FeatureConfig()
-    return build_features(tables, as_of, config).collect()
-
-
-def score(
-    tables: Tables,
-    as_of: date,
-    products: Iterable[str],
-    alias: str = "champion",
-    tracking_uri: str | None = None,
-    feature_config: FeatureConfig | None = None,
-) -> pl.DataFrame:
-    """Score every consenting customer for each product with its model under `alias`."""
-    bundles = load_bundles(products, alias, tracking_uri)
-    gate = consent_gate(tables)
-    features = _features(gate.tables, as_of, feature_config)
-    log.info("built features for %d consenting customer(s) as of %s", features.height, as_of)
-    return score_features(features, bundles)
-
-
 def feature_explainer(
     tables: Tables,
     as_of: date,
@@ -147,6 +116,7 @@ def feature_explainer(
             return pl.DataFrame(schema=REASONS_SCHEMA)
         ids = pairs.select("customer_id").unique().lazy()
         subset = restrict(tables, consenting_ids(tables).join(ids, "customer_id", "semi"))
-        return explain_features(_features(subset, as_of, feature_config), bundles, pairs, as_of, k)
+        features = build_features(subset, as_of, feature_config or FeatureConfig()).collect()
+        return explain_features(features, bundles, pairs, as_of, k)
 
     return explain

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from features.expressions import full_years
+from features.expressions import full_years, held_on
 from features.schemas import Tables
 from models.products import ProductSpec
 
@@ -24,10 +24,7 @@ def _one_snapshot(
 ) -> pl.LazyFrame:
     end = as_of + timedelta(days=horizon_days)
     rows = tables.products.filter(pl.col("product") == spec.name)
-    holders = rows.filter(
-        (pl.col("opened_at") < as_of)
-        & (pl.col("closed_at").is_null() | (pl.col("closed_at") >= as_of))
-    ).select("customer_id")
+    holders = rows.filter(held_on(as_of)).select("customer_id")
     openers = (
         rows.filter((pl.col("opened_at") >= as_of) & (pl.col("opened_at") < end))
         .select("customer_id")

@@ -96,3 +96,36 @@ def test_a_bad_date_option_exits_2_naming_the_option(
     assert proc.returncode == 2, proc.stderr
     assert f"{option} '2026-13-01' is not a date YYYY-MM-DD" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+CAMPAIGN = (
+    '[[campaigns]]\nid = "loan-1"\nproduct = "{product}"\nchannels = ["email"]\n'
+    "start = 2026-01-01\nend = 2026-12-31\ncapacity = {{email = 10}}\n"
+)
+
+
+def test_campaign_for_a_product_without_products_entry_is_an_error_at_load(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(CAMPAIGN.format(product="loan"))
+    with pytest.raises(ConfigError, match=r"campaigns\[loan-1\]\.product 'loan'"):
+        load_config(path)
+    proc = subprocess.run(  # exit 2 before anything is generated or trained
+        [sys.executable, "-m", "propensity.cli", "run", "--config", str(path), "--work-dir",
+         str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "no [[products]] entry" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "w").exists()
+    path.write_text(CAMPAIGN.format(product="loan") + '[[products]]\nname = "loan"\n')
+    assert load_config(path).campaigns[0].product == "loan"
+
+
+def test_campaigns_file_holds_campaigns_only(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[policy]\nmax_contacts = 9\n" + CAMPAIGN.format(product="savings"))
+    with pytest.raises(ConfigError, match=r"only \[\[campaigns\]\].*propensity.toml"):
+        AppConfig().with_campaigns_file(path)
+    path.write_text(CAMPAIGN.format(product="savings"))
+    assert [c.id for c in AppConfig().with_campaigns_file(path).campaigns] == ["loan-1"]

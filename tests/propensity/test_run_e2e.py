@@ -180,3 +180,58 @@ def test_score_select_explain_commands_on_the_registered_champions(
         (decision,) = [d for d in decisions if d["outcome"] == "selected"]
         assert decision["channel"] == "email"
         assert decision["reasons"].splitlines() == sent["reasons"][0].split(" | ")
+
+
+def _objectors(bank: Path) -> set[str]:
+    """Customers who objected or have no consent row: they must never come out anywhere."""
+    customers = pl.read_parquet(bank / "customers.parquet")["customer_id"]
+    consents = pl.read_parquet(bank / "consents.parquet")
+    ok = set(consents.filter(pl.col("payment_data_marketing"))["customer_id"])
+    out = set(customers) - ok
+    assert out, "the synthetic bank must hold objectors for this test to mean anything"
+    return out
+
+
+def test_no_objector_id_comes_out_of_run_score_select_report_or_explain(
+    job: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """README, privacy: objectors are never profiled, scored or offered, on any path."""
+    work, proc = job
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bank = next(work.glob("bank-*"))
+    objectors = _objectors(bank)
+    decided = _ledger(work, "select distinct customer_id from decisions")["customer_id"]
+    contacted = _ledger(work, "select distinct customer_id from contacts where source='run'")
+    assert not objectors & set(decided)
+    assert not objectors & set(contacted["customer_id"])
+    for f in (work / "out" / "e2e").glob("*.csv"):
+        sent = pl.read_csv(f, schema_overrides={"customer_id": pl.String})
+        assert not objectors & set(sent["customer_id"]), f.name
+    report = (work / "reports" / "e2e.html").read_text()
+    assert not [c for c in objectors if c in report]
+    scores_path = tmp_path / "scores.parquet"
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    proc = cli("score", str(bank), "--as-of", "2026-11-01", "--out", str(scores_path),
+               "--work-dir", str(work), "--tracking-uri", uri)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not objectors & set(pl.read_parquet(scores_path)["customer_id"])
+    proc = cli("select", str(bank), "--as-of", "2026-11-01", "--scores", str(scores_path),
+               "--work-dir", str(tmp_path / "w"), "--tracking-uri", uri,
+               "--dry-run", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not [c for c in objectors if c in proc.stdout]
+    some = sorted(objectors)[0]
+    proc = cli("explain", some, "--work-dir", str(work), "--json")
+    assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    if proc.returncode == 0:
+        assert json.loads(proc.stdout) == []
+
+
+def test_run_output_reads_well_in_a_log(job: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Not a terminal: one plain line per step with its duration, nothing cut, no colour codes."""
+    _, proc = job
+    assert "step finished: scoring and selecting in " in proc.stdout
+    assert "\x1b[" not in proc.stdout and "…" not in proc.stdout
+    for product in DEFAULT_PRODUCTS:  # model quality per product in the summary
+        assert product in proc.stdout
+    assert "ROC-AUC" in proc.stdout

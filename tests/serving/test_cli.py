@@ -9,14 +9,16 @@ import pytest
 from serving_world import AS_OF, adult, build_world
 from typer.testing import CliRunner
 
+from features.errors import ConfigError
 from propensity.cli import app
 from serving.config import ServingConfig
 from serving.ledger import RunExistsError
 
-CAMPAIGNS = """
+CONFIG = """
 [policy]
 max_contacts = 2
-
+"""
+CAMPAIGNS = """
 [[campaigns]]
 id = "sav"
 product = "savings"
@@ -45,6 +47,8 @@ def test_select_then_explain(tmp_path: Path) -> None:
     data, scores = _data_dir(tmp_path)
     campaigns = tmp_path / "campaigns.toml"
     campaigns.write_text(CAMPAIGNS)
+    config = tmp_path / "propensity.toml"
+    config.write_text(CONFIG)
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     args = [
         "select",
@@ -59,21 +63,24 @@ def test_select_then_explain(tmp_path: Path) -> None:
         url,
         "--run-id",
         "r1",
-        "--out",
-        str(tmp_path / "out"),
+        "--config",
+        str(config),
+        "--work-dir",
+        str(tmp_path / "work"),
         "--no-reasons",
         "--json",
     ]
     runner = CliRunner()
     dry = runner.invoke(app, [*args[:-2], "--dry-run", "--no-reasons", "--json"])
     assert dry.exit_code == 0, dry.output
-    assert not (tmp_path / "ledger.sqlite").exists() and not (tmp_path / "out").exists()
+    assert not (tmp_path / "ledger.sqlite").exists() and not (tmp_path / "work" / "out").exists()
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     selected = {(r["channel"], r["n"]) for r in summary["counts"] if r["reason"] == "selected"}
     assert selected == {("email", 2), ("post", 1)}
-    assert (tmp_path / "out" / "r1" / "email.csv").read_text().count("\n") == 3
+    assert (tmp_path / "work" / "out" / "r1" / "email.csv").read_text().count("\n") == 3
+    assert (tmp_path / "work" / "reports" / "r1.html").exists()  # select writes the report too
     again = runner.invoke(app, args)
     assert isinstance(again.exception, RunExistsError)
     assert runner.invoke(app, [*args, "--replace"]).exit_code == 0
@@ -84,4 +91,5 @@ def test_select_then_explain(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["2026-13-01", "yesterday"])
 def test_bad_date_is_a_usage_error(bad: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["select", str(tmp_path), "--as-of", bad, "--scores", "x"])
-    assert result.exit_code == 2 and "not a date" in result.output
+    assert isinstance(result.exception, ConfigError)  # main() turns it into exit 2
+    assert result.exception.exit_code == 2 and "not a date" in str(result.exception)

@@ -47,7 +47,7 @@ from serving.contact_policy import HISTORY_SCHEMA
 from serving.decide import DECISION_SCHEMA, Inputs, decide
 from serving.ledger_io import insert_frame
 from serving.online_config import OnlineConfig, Trigger
-from serving.online_features import EventFacts, large_inflows, refresh, with_life_events
+from serving.online_features import EventFacts, large_inflows, refresh, update_life_events
 from serving.pipeline import check_models
 from serving.reasons import Reason
 from serving.scoring import REASONS_SCHEMA, explain_features, score_features
@@ -412,13 +412,13 @@ class OnlineEngine:
             ]
             profiles = store.read_profiles(conn, wanted, names) if run_id is not None else {}
             deciding = self._gates(fresh, consents, profiles)
-            frame = self._refresh(deciding, names)
+            self._refresh(deciding)
             to_decide = [p for p in deciding if p.campaigns]
             for p in deciding:
                 if not p.campaigns:
                     p.response = _response(p.event, None, Reason.NO_TRIGGER, [])
             if to_decide:
-                self._decide(conn, to_decide, consents, frame)
+                self._decide(conn, to_decide, consents, names)
             for p in deciding:
                 assert p.profile is not None
                 store.save_profile(conn, p.profile, names)
@@ -459,9 +459,8 @@ class OnlineEngine:
                 deciding.append(p)
         return deciding
 
-    def _refresh(self, deciding: list[_Pending], names: list[str]) -> pl.DataFrame:
-        """Features at event time (see `serving.online_features`), then the triggers; returns
-        the refreshed features (customer_id + `names`, Float64) of these events."""
+    def _refresh(self, deciding: list[_Pending]) -> None:
+        """Features at event time (see `serving.online_features`), then the triggers."""
         facts = [
             EventFacts(
                 p.event.booked_at.date(),
@@ -492,20 +491,7 @@ class OnlineEngine:
                 prof.child_benefit = True
             p.triggers = self.triggered(p.event, p.cat, big, f.day)
             p.campaigns = self._campaigns(p.triggers, f.day)
-        frame = pl.DataFrame(
-            {
-                "customer_id": [p.event.customer_id for p in deciding],
-                **{n: [p.profile.features.get(n) for p in deciding] for n in names},  # type: ignore[union-attr]
-            },
-            schema={"customer_id": pl.String, **dict.fromkeys(names, pl.Float64)},
-            strict=False,
-        )
-        frame = with_life_events(frame, self.ruleset, self.features).with_columns(
-            pl.exclude("customer_id").cast(pl.Float64)
-        )
-        for p, row in zip(deciding, frame.drop("customer_id").rows(), strict=True):
-            p.profile.features = dict(zip(names, row, strict=True))  # type: ignore[union-attr]
-        return frame
+        update_life_events([p.profile.features for p in deciding], self.ruleset, self.features)  # type: ignore[union-attr]
 
     def _transaction(self, customers: list[str]) -> Any:
         """A ledger write transaction that batch runs exclude (see module docstring)."""
@@ -516,13 +502,19 @@ class OnlineEngine:
         conn: Connection,
         pending: list[_Pending],
         consents: dict[str, dict[str, Any]],
-        frame: pl.DataFrame,
+        names: list[str],
     ) -> None:
         """Scores, the one decision engine and the ledger rows for events with campaigns."""
         products = sorted({c.product for p in pending for c in p.campaigns})
         bundles = {k: v for k, v in self.models.bundles.items() if k in products}
-        ids = pl.DataFrame({"customer_id": [p.event.customer_id for p in pending]})
-        rows = frame.join(ids, "customer_id", "semi")
+        rows = pl.DataFrame(
+            {
+                "customer_id": [p.event.customer_id for p in pending],
+                **{n: [p.profile.features.get(n) for p in pending] for n in names},  # type: ignore[union-attr]
+            },
+            schema={"customer_id": pl.String, **dict.fromkeys(names, pl.Float64)},
+            strict=False,
+        )
         pairs = pl.DataFrame(
             [(p.event.customer_id, c.product) for p in pending for c in p.campaigns],
             schema={"customer_id": pl.String, "product": pl.String},

@@ -157,7 +157,20 @@ def refresh(
     return f, as_of
 
 
-def with_life_events(frame: pl.DataFrame, ruleset: RuleSet, config: FeatureConfig) -> pl.DataFrame:
-    """Recompute the derived life events with the batch's own expressions (whole frame)."""
-    present = [e for info, e in life_event_features(ruleset, config) if info.name in frame.columns]
-    return frame.with_columns(present) if present else frame
+def update_life_events(rows: list[dict[str, Any]], ruleset: RuleSet, config: FeatureConfig) -> None:
+    """Recompute the derived life events in place with the batch's own expressions (only the
+    few columns they read are put in a frame)."""
+    if not rows:
+        return
+    present = [e for info, e in life_event_features(ruleset, config) if info.name in rows[0]]
+    if not present:
+        return
+    needed = sorted({n for e in present for n in e.meta.root_names()})
+    small = pl.DataFrame(
+        {n: [r.get(n) for r in rows] for n in needed},
+        schema=dict.fromkeys(needed, pl.Float64),
+        strict=False,
+    )
+    values = small.select(e.cast(pl.Float64) for e in present)
+    for row, new in zip(rows, values.iter_rows(named=True), strict=True):
+        row.update(new)

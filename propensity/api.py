@@ -251,7 +251,13 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
     @app.post("/v1/events", response_model=EventDecision, tags=["events"])
     def post_event(event: Event, _token: ApiToken = Depends(role("events"))) -> dict[str, Any]:
         """Decide on one booked transaction; the same `event_id` again returns the same answer."""
-        answer, replayed = engine.handle(event)
+        try:
+            answer, replayed = engine.handle(event)
+        except TimeoutError:
+            raise ApiError(503, "no decision in time; retry with the same event_id") from None
+        except Exception as exc:  # the message may hold SQL parameters: log the type only
+            log.error("event failed: %s", type(exc).__name__)
+            raise ApiError(500, "internal error; retry with the same event_id") from None
         if replayed:
             metrics.replays.inc()
         else:

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Connection, Engine
 
+from features.casting import to_contract
 from features.categories import RuleSet, airport_expr, category_expr, load_ruleset
 from features.config import FeatureConfig
 from features.errors import ConfigError, ModelNotFoundError
@@ -88,7 +89,13 @@ class Event(BaseModel):
     @field_validator("booked_at")
     @classmethod
     def _naive_local(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone().replace(tzinfo=None)
+        """A zoned time becomes naive local time, by the loader's own cast."""
+        if v.tzinfo is None:
+            return v
+        frame = pl.DataFrame({"booked_at": [v]})
+        cast = to_contract("booked_at", frame.schema["booked_at"], pl.Datetime("us"))
+        assert cast is not None
+        return frame.select(cast).item()
 
 
 class ServedModels:
@@ -376,7 +383,10 @@ class OnlineEngine:
                     for p in batch:  # one at a time: only the offending event fails
                         self._decide_alone(p)
             except Exception as exc:  # every waiting request gets the failure, never a hang
-                log.exception("decision batch of %d event(s) failed", len(batch))
+                # the type only: SQL errors carry parameters (customer ids) in their message
+                log.error(
+                    "decision batch of %d event(s) failed: %s", len(batch), type(exc).__name__
+                )
                 for p in batch:
                     if not p.done.is_set():
                         p.error = exc
@@ -386,7 +396,7 @@ class OnlineEngine:
         try:
             self.decide_batch([p])
         except Exception as exc:
-            log.exception("event could not be decided")
+            log.error("event could not be decided: %s", type(exc).__name__)
             p.error = exc
             p.done.set()
 

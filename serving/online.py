@@ -320,7 +320,7 @@ class OnlineEngine:
             prior = store.stored_response(conn, event.event_id)
         if prior is not None:
             return prior, True
-        pending = _Pending(event, self.categorise(event))
+        pending = _Pending(event)
         self._queue.put(pending)
         if not pending.done.wait(timeout):
             raise TimeoutError("no decision within the time limit")
@@ -414,12 +414,10 @@ class OnlineEngine:
             consents = store.read_consents(conn, customers)
             run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
             names = self._names_of(conn, run_id) if run_id is not None else []
-            wanted = [
-                p.event.customer_id
-                for p in fresh
-                if (consents.get(p.event.customer_id) or {}).get("payment_data_marketing")
-                and not p.cat.special
-            ]
+            for p in fresh:  # only the payments of customers who did not object are looked at
+                if (consents.get(p.event.customer_id) or {}).get("payment_data_marketing"):
+                    p.cat = self.categorise(p.event)
+            wanted = [p.event.customer_id for p in fresh if p.cat is not None and not p.cat.special]
             profiles = store.read_profiles(conn, wanted, names) if run_id is not None else {}
             deciding = self._gates(fresh, consents, profiles)
             self._refresh(deciding)
@@ -456,7 +454,7 @@ class OnlineEngine:
             if consent is None or not consent["payment_data_marketing"]:
                 code = Reason.NO_CONSENT_ROW if consent is None else Reason.OBJECTED
                 p.response, p.keep_customer = _response(p.event, None, code, []), False
-            elif p.cat.special:  # never stored, never used: only the event id and the code
+            elif p.cat is None or p.cat.special:  # never stored, never used: id and code only
                 p.response, p.keep_customer = (
                     _response(p.event, None, Reason.SPECIAL_CATEGORY, []),
                     False,
@@ -692,7 +690,7 @@ class _Pending:
     """One event on its way through the worker, and its answer."""
 
     event: Event
-    cat: Categorised
+    cat: Categorised | None = None  # set only once the objection gate is passed
     done: threading.Event = field(default_factory=threading.Event)
     response: dict[str, Any] | None = None
     replayed: bool = False

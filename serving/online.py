@@ -43,6 +43,7 @@ from features.schemas import CHANNELS, METHODS
 from models.bundle import ModelBundle
 from serving import ledger as lg
 from serving import online_store as store
+from serving.arbitration import CONTROL_DRAW_SCHEME
 from serving.config import Campaign, ServingConfig, config_hash
 from serving.contact_policy import HISTORY_SCHEMA
 from serving.decide import DECISION_SCHEMA, Inputs, decide
@@ -650,7 +651,14 @@ class OnlineEngine:
                     "model_versions": [json.dumps(versions, sort_keys=True)],
                     "status": ["complete"],
                     "summary": [
-                        json.dumps({"source": "events", "events": events, "counts": counts})
+                        json.dumps(
+                            {
+                                "source": "events",
+                                "events": events,
+                                "counts": counts,
+                                "control_draw": CONTROL_DRAW_SCHEME,
+                            }
+                        )
                     ],
                 }
             ),

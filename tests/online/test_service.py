@@ -3,6 +3,7 @@ every endpoint, every gate, auth, idempotency, malformed input and what the logs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,6 +17,7 @@ from conftest import DESK_TOKEN, EVENTS_TOKEN, Registry
 from online_world import Bank, Server, event, serving_toml, snapshot, write_config
 
 from serving import online_store as store
+from serving.arbitration import CONTROL_DRAW_SCHEME
 from serving.batch import run_selection
 from serving.config import Campaign, ContactPolicy, ServingConfig
 
@@ -225,6 +227,11 @@ def test_airport_payment_gets_an_offer_once_and_a_replay_gets_the_stored_answer(
     assert len(chosen) == 1 and chosen[0]["product"] == first["product"]
     assert chosen[0]["reasons"] == first["reasons"]
     assert {r["reason"] for r in rows} >= {"selected", second["reason_code"]}
+    # an event run is a run of the ledger contract: its summary names the control draw
+    run_id = chosen[0]["run_id"]
+    (summary,) = _sql(world, "select summary from runs where run_id = :r", r=run_id)[0]
+    assert run_id.startswith("events-")
+    assert json.loads(summary)["control_draw"] == CONTROL_DRAW_SCHEME
 
 
 def test_objectors_and_customers_without_consent_row_are_not_profiled(world: World) -> None:

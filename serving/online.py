@@ -416,7 +416,7 @@ class OnlineEngine:
             run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
             names = self._names_of(conn, run_id) if run_id is not None else []
             for p in fresh:  # only the payments of customers who did not object are looked at
-                if (consents.get(p.event.customer_id) or {}).get("payment_data_marketing"):
+                if (consents.get(p.event.customer_id) or {}).get("may_profile"):
                     p.cat = self.categorise(p.event)
             wanted = [p.event.customer_id for p in fresh if p.cat is not None and not p.cat.special]
             profiles = store.read_profiles(conn, wanted, names) if run_id is not None else {}
@@ -452,7 +452,7 @@ class OnlineEngine:
         deciding = []
         for p in fresh:
             consent = consents.get(p.event.customer_id)
-            if consent is None or not consent["payment_data_marketing"]:
+            if consent is None or not consent["may_profile"]:
                 code = Reason.NO_CONSENT_ROW if consent is None else Reason.OBJECTED
                 p.response, p.keep_customer = _response(p.event, None, code, []), False
             elif p.cat is None or p.cat.special:  # never stored, never used: id and code only

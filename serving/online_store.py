@@ -2,8 +2,9 @@
 
 Three tables in the ledger database (their own SQLAlchemy MetaData, created on first use):
 
-- `online_consents`: the consent row of every customer who has one (objectors included, so an
-  event of an objector is refused with the right code; nothing else is kept about them).
+- `online_consents`: the consent row of every customer who has one, with the objection gate's
+  answer `may_profile` (objectors included, so an event of an objector is refused with the
+  right code; nothing else is kept about them).
 - `online_profiles`: one row per consenting customer: the features as of the batch run (a JSON
   array in the order of `online_snapshots.feature_names`), the facts the gates need (birth
   date, current customer, child benefit, distress, products held) and the date the features
@@ -53,6 +54,8 @@ consents = sa.Table(
     metadata,
     sa.Column("customer_id", sa.String(100), primary_key=True),
     sa.Column("payment_data_marketing", sa.Boolean, nullable=False),
+    # the objection gate's own answer (`features.consent.consenting_ids`), not re-derived
+    sa.Column("may_profile", sa.Boolean, nullable=False),
     *(sa.Column(c, sa.Boolean, nullable=False) for c in CHANNELS),
 )
 profiles = sa.Table(
@@ -168,6 +171,8 @@ def write_online_snapshot(
         tables.consents.select("customer_id", "payment_data_marketing", *CHANNELS)
         .unique("customer_id")
         .with_columns(pl.exclude("customer_id").fill_null(False))
+        .join(keep.with_columns(may_profile=pl.lit(True)), "customer_id", "left")
+        .with_columns(pl.col("may_profile").fill_null(False))
         .collect()
     )
     snap = pl.DataFrame(

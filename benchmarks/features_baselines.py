@@ -123,7 +123,7 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
     source = f"{tx}/*.parquet" if tx.is_dir() else f"{data}/transactions.parquet"
     case = " ".join(f"WHEN {_sql_rule(r)} THEN {_sql_str(r.category)}" for r in ruleset.rules)
     keys = ", ".join(ruleset.key_columns)
-    special = ", ".join(map(_sql_str, sorted(ruleset.special)))
+    special = ", ".join(map(_sql_str, sorted(ruleset.excluded)))
     since = oldest_read(as_of, config)
     cut = f"TIMESTAMP '{datetime.combine(since, datetime.min.time())}' <= booked_at"
     cut += f" AND booked_at < TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
@@ -249,7 +249,7 @@ def pandas_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     combos = tx[keys].drop_duplicates()
     combos["category"] = _pandas_categories(combos, ruleset)
     tx = tx.merge(combos, on=keys, how="left")
-    tx = tx[~tx["category"].isin(ruleset.special)]
+    tx = tx[~tx["category"].isin(ruleset.excluded)]
     cust = pd.read_parquet(data / "customers.parquet", columns=["customer_id", "customer_since"])
     cust = cust[pd.to_datetime(cust["customer_since"]) < pd.Timestamp(as_of)][["customer_id"]]
     tx = tx[tx["customer_id"].isin(cust["customer_id"])]

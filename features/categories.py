@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # The columns the rules read; categorisation happens once per distinct combination of them.
 KEY_COLUMNS = ("counterparty_name", "counterparty_iban", "mcc", "method", "description", "location")
 FALLBACK = "other"
+CHILD_BENEFIT = "child_benefit"  # the category whose rule is the one definition of child benefit
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,18 @@ class RuleSet:
     rules: tuple[Rule, ...]
     airport_location: tuple[str, ...]
     airport_mcc: tuple[int, ...]
+    eligibility_only: frozenset[str] = frozenset()
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Categories whose rows never reach a feature: special data (art. 9) and the
+        eligibility-only families (read by the responsible-lending check alone)."""
+        return self.special | self.eligibility_only
 
     @property
     def feature_categories(self) -> tuple[str, ...]:
-        """The categories that may become features (special ones never do)."""
-        return tuple(c for c in self.categories if c not in self.special)
+        """The categories that may become features (special and eligibility-only never do)."""
+        return tuple(c for c in self.categories if c not in self.excluded)
 
     @property
     def dtype(self) -> pl.Enum:
@@ -66,6 +75,23 @@ class RuleSet:
             "location": bool(self.airport_location),
         }
         return tuple(c for c in KEY_COLUMNS if used[c])
+
+    def excluded_columns(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """The column names in `names` that belong to an excluded family (the category name
+        as a whole `_`-separated part, e.g. `debt_collection_txn_count_30d`,
+        `days_since_last_gambling`; a feature category that contains one, such as
+        `health_insurance`, is not a match): none may ever be a model feature."""
+        if not self.excluded:
+            return []
+
+        def part(categories: frozenset[str] | tuple[str, ...]) -> str:
+            alternatives = "|".join(re.escape(c) for c in sorted(categories, key=len)[::-1])
+            return rf"(?:^|_)(?:{alternatives})(?=_|$)"
+
+        allowed = re.compile(part(self.feature_categories)) if self.feature_categories else None
+        excluded = re.compile(part(self.excluded))
+        masked = {n: allowed.sub("_#", n) if allowed else n for n in names}
+        return [n for n in names if excluded.search(masked[n])]
 
 
 def _read_toml(text: str, source: str) -> dict[str, Any]:
@@ -117,24 +143,26 @@ def _user_documents(config: FeatureConfig) -> list[tuple[dict[str, Any], list[Ru
 
 def _merge_categories(
     base: dict[str, Any], user_docs: list[tuple[dict[str, Any], list[Rule], str]]
-) -> tuple[list[str], set[str], dict[str, str]]:
+) -> tuple[list[str], set[str], set[str], dict[str, str]]:
     order = list(base)
     special = {name for name, spec in base.items() if spec.get("special", False)}
+    only = {name for name, spec in base.items() if spec.get("eligibility_only", False)}
     meanings = {name: str(spec.get("meaning", name)) for name, spec in base.items()}
     for doc, rules, source in user_docs:
         for name, spec in doc.get("categories", {}).items():
-            if name in special and not spec.get("special", True):
-                raise ConfigError(f"{source}: category {name!r} is special and stays special")
+            for flag, marked in (("special", special), ("eligibility_only", only)):
+                if name in marked and not spec.get(flag, True):
+                    raise ConfigError(f"{source}: category {name!r} is {flag} and stays {flag}")
+                if spec.get(flag, False):
+                    marked.add(name)
             if name not in meanings:
                 order.append(name)
-            if spec.get("special", False):
-                special.add(name)
             meanings[name] = str(spec.get("meaning", meanings.get(name, name)))
         for rule in rules:
             if rule.category not in meanings:
                 order.append(rule.category)
                 meanings[rule.category] = f"{rule.category} (user category)"
-    return order, special, meanings
+    return order, special, only, meanings
 
 
 def load_ruleset(config: FeatureConfig) -> RuleSet:
@@ -144,7 +172,7 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
     base = builtin_document()
     builtin = _parse_rules(base, "features/categories.toml")
     user_docs = _user_documents(config)
-    order, special, meanings = _merge_categories(base.get("categories", {}), user_docs)
+    order, special, only, meanings = _merge_categories(base.get("categories", {}), user_docs)
     user_rules = [r for _, rules, _ in user_docs for r in rules]
     special_names = {r.name for r in builtin if r.category in special}
     replaced = {r.name for r in user_rules} | set(config.disabled_rules)
@@ -170,6 +198,7 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
         rules=tuple(ordered),
         airport_location=tuple(flags.get("airport_location", ())),
         airport_mcc=tuple(int(m) for m in flags.get("airport_mcc", ())),
+        eligibility_only=frozenset(only),
     )
 
 
@@ -295,4 +324,23 @@ def explain_categories(transactions: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyF
         category_expr(ruleset).alias("category"),
         rule_name_expr(ruleset).alias("rule"),
         airport_expr(ruleset),
+    )
+
+
+def child_benefit_flags(
+    transactions: pl.LazyFrame, start: date, end: date, ruleset: RuleSet
+) -> pl.LazyFrame:
+    """`customer_id`, `child_benefit`: for every customer with a booking in [start, end),
+    whether one of them is child benefit by the categorisation rules (the one definition:
+    the first matching rule's category is `child_benefit`, so an AOW pension from the SVB is
+    not). Customers without a booking in the window are absent: left-join and fill False."""
+    booked = pl.col("booked_at")
+    window = booked.is_between(
+        datetime.combine(start, time()), datetime.combine(end, time()), closed="left"
+    )
+    rows = transactions.filter(window).select("customer_id", "amount", *ruleset.key_columns)
+    return (
+        categorise(rows, ruleset)
+        .group_by("customer_id")
+        .agg((pl.col("category") == CHILD_BENEFIT).any().alias(CHILD_BENEFIT))
     )

@@ -88,7 +88,6 @@ class FeatureConfig(BaseModel):
         "insurance_premium",
         "travel_air",
         "savings_out",
-        "debt_collection",
         "cash",
         "dining",
         "shopping_online",

@@ -1,8 +1,9 @@
 """Customer features as of a date: the one entry point training and serving call.
 
 Order of work: categorise the transactions booked before `as_of` (rules evaluated once per
-distinct counterparty combination), drop special-category rows, then compute each feature
-family from the remaining rows and join the families onto the customers of that date.
+distinct counterparty combination), drop special-category rows and the eligibility-only
+families (debt collection, gambling: they reach only `features.distress`), then compute each
+feature family from the remaining rows and join the families onto the customers of that date.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from features.balance import (
 )
 from features.categories import RuleSet, load_ruleset, scan_categorised
 from features.config import FeatureConfig
+from features.consent import profilable_ids
 from features.customers import customer_base, customer_infos, product_frame, product_names
 from features.expressions import FeatureInfo
 from features.income import income_features, income_frame, large_inflow_features, large_inflow_frame
@@ -40,6 +42,7 @@ from features.transactions import (
     customer_keys,
     flow_infos,
     flow_table,
+    is_excluded,
     is_special,
     recency_features,
 )
@@ -123,10 +126,11 @@ def narrow_rows(
     config: FeatureConfig,
     since: date | None = None,
 ) -> pl.DataFrame:
-    """The narrow non-special rows (`NARROW_COLUMNS`) booked before `before` (and on or
+    """The narrow rows (`NARROW_COLUMNS`) booked before `before` (and on or
     after `since`, if given), from one streaming scan that never keeps text in memory (see
-    `scan_categorised`); the rows then join their category and customer index on integer
-    keys (hashes), not on strings. `customer` is `customer_keys(...)` of the index."""
+    `scan_categorised`), without special and eligibility-only rows (`is_excluded`); the rows
+    then join their category and customer index on integer keys (hashes), not on strings.
+    `customer` is `customer_keys(...)` of the index."""
     key, keys = customer
     abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
     day = pl.col("booked_at").dt.date().alias("day")
@@ -136,7 +140,7 @@ def narrow_rows(
     return (
         rows.lazy()
         .join(keys.lazy(), on="_cid")
-        .join(mapping.filter(~is_special(ruleset)).lazy(), on="_rule_key")
+        .join(mapping.filter(~is_excluded(ruleset)).lazy(), on="_rule_key")
         .select(NARROW_COLUMNS)
         .collect(engine="streaming")
     )
@@ -158,11 +162,14 @@ def prepare(
     tables: Tables, before: date, config: FeatureConfig, first: date | None = None
 ) -> Prepared:
     """Scan and categorise once (rules per distinct counterparty combination), drop special
-    rows, derive the balance of every day from `first` to `before`; kept in memory because
-    every family and every date reads them (a narrow frame: about 20 bytes per transaction)."""
+    and eligibility-only rows, index only the customers who may be profiled (`profilable_ids`:
+    no objector and no customer without a consent row, whatever tables the caller passed),
+    derive the balance of every day from `first` to `before`; kept in memory because every
+    family and every date reads them (a narrow frame: about 20 bytes per transaction)."""
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
-    index = customer_index(tables.customers, before).collect()
+    profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
+    index = customer_index(profiled, before).collect()
     customer = customer_keys(tables.customers, index)
     rows = narrow_rows(tables, ruleset, before, customer, config)
     span_start = (first or before) - timedelta(days=config.max_window)
@@ -170,12 +177,13 @@ def prepare(
         grid_job = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
         opening = opening_frame(tables, before, customer).collect(engine="streaming")
         grid = add_opening(grid_job.result(), opening)
-    log.info("categorised %d non-special transactions before %s", rows.height, before)
+    log.info("categorised %d feature transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, grid)
 
 
 def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
-    """One row per customer with `customer_since < as_of`: `customer_id`, `as_of`, then the
+    """One row per customer with `customer_since < as_of` who may be profiled (a consent row
+    without objection, see `features.consent`): `customer_id`, `as_of`, then the
     features of `feature_infos`, from transactions booked and products opened before `as_of`.
     The scan and the large aggregations run here (streaming engine); the returned LazyFrame
     only joins the per-customer families."""
@@ -200,13 +208,22 @@ def build_features_many(
     return pl.concat(frames).lazy()  # dates ascending, customers in order within each
 
 
+def excluded_counts(tables: Tables, as_of: date, config: FeatureConfig) -> dict[str, int]:
+    """How many transactions booked before `as_of` are dropped before any feature:
+    `special` (art. 9 data) and `eligibility_only` (e.g. debt collection, not special)."""
+    ruleset = load_ruleset(config)
+    rows = categorised(tables.transactions, ruleset, as_of).filter(is_excluded(ruleset))
+    counts = rows.select(
+        special=is_special(ruleset).sum(), eligibility_only=(~is_special(ruleset)).sum()
+    ).collect(engine="streaming")
+    out = {k: int(v) for k, v in counts.row(0, named=True).items()}
+    log.info("dropped %s transactions before %s", out, as_of)
+    return out
+
+
 def special_count(tables: Tables, as_of: date, config: FeatureConfig) -> int:
     """How many transactions booked before `as_of` are special-category (and so dropped)."""
-    ruleset = load_ruleset(config)
-    rows = categorised(tables.transactions, ruleset, as_of).filter(is_special(ruleset))
-    count = int(rows.select(pl.len()).collect(engine="streaming").item())
-    log.info("dropped %d special-category transactions before %s", count, as_of)
-    return count
+    return excluded_counts(tables, as_of, config)["special"]
 
 
 def partition(tables: Tables, n: int, i: int) -> Tables:

@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from features.categories import RuleSet, categorise
+from features.categories import CHILD_BENEFIT, RuleSet, categorise
 from features.config import FeatureConfig
 from features.expressions import (
     FeatureInfo,
@@ -105,7 +105,13 @@ def categorised(
 
 
 def is_special(ruleset: RuleSet) -> pl.Expr:
+    """Rows revealing special data (GDPR art. 9 and the supervisor's list)."""
     return pl.col("category").is_in(sorted(ruleset.special))
+
+
+def is_excluded(ruleset: RuleSet) -> pl.Expr:
+    """Rows that never reach a feature: special ones and the eligibility-only families."""
+    return pl.col("category").is_in(sorted(ruleset.excluded))
 
 
 def bucketed(
@@ -313,12 +319,12 @@ def recency_features(
     for flag, meaning in FLAGS.items():
         specs.append((f"last_{flag}", meaning, pl.col(flag)))
         specs.append((f"first_{flag}", f"{meaning} (first ever)", pl.col(flag)))
-    if "child_benefit" in ruleset.feature_categories:
+    if CHILD_BENEFIT in ruleset.feature_categories:
         specs.append(
             (
-                "first_child_benefit",
+                f"first_{CHILD_BENEFIT}",
                 "child benefit (first ever)",
-                pl.col("category") == "child_benefit",
+                pl.col("category") == CHILD_BENEFIT,
             )
         )
     out = []

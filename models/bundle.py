@@ -1,12 +1,17 @@
 """What a trained model is: estimator + calibrator + the exact feature list, saved with joblib.
 
 The bundle refuses a feature frame whose columns do not match the feature list it was trained
-on (by name, not by position), so a model can never silently score the wrong columns.
+on (by name, not by position), so a model can never silently score the wrong columns. It also
+carries the feature settings it was trained with (`feature_settings`): scoring with other
+windows or categorisation rules gives columns of the same names but other meanings, which only
+`check_feature_config` catches.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import platform
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version as _dist_version
@@ -17,9 +22,12 @@ import joblib
 import numpy as np
 import polars as pl
 
-from features.errors import PropensityError
+from features.config import FeatureConfig
+from features.errors import ConfigError, PropensityError
 from models.calibration import ScoreCalibrator
 from models.estimator import PropensityEstimator
+
+log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
 _LIBRARIES = ("lightgbm", "scikit-learn", "polars", "numpy", "joblib")
@@ -55,10 +63,16 @@ class ModelBundle:
     training: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
     format: int = BUNDLE_FORMAT
+    feature_config: dict[str, Any] | None = None
+    """`feature_settings` of the training run; None in bundles saved before it was kept."""
 
     def with_version(self, version: str | None) -> ModelBundle:
         """A copy carrying the registry version it was loaded as."""
         return replace(self, version=version)
+
+    def with_feature_config(self, config: FeatureConfig) -> ModelBundle:
+        """A copy that records the feature settings it is trained with."""
+        return replace(self, feature_config=feature_settings(config))
 
     def matrix(self, features: pl.DataFrame) -> np.ndarray:
         """The model's input matrix, columns selected by name; nulls become NaN."""
@@ -121,5 +135,71 @@ def _numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null
 
 
-def check_feature_config(bundle: ModelBundle, feature_config: object) -> None:
-    """Placeholder until the bundle stores its feature configuration (models-11 branch)."""
+# Settings that do not shape the model's input: the distress check is eligibility, and the rule
+# sources are replaced by the effective rules they produce (a rules file counts by content).
+_NOT_FEATURE_SETTINGS = {"distress", "rules", "rules_file", "disabled_rules"}
+
+
+def feature_settings(config: FeatureConfig) -> dict[str, Any]:
+    """Every feature setting that shapes the model's input, as JSON-ready data: the
+    FeatureConfig fields and the effective categorisation (categories with their kind, the
+    rules in evaluation order, the airport flags)."""
+    from features.categories import load_ruleset
+
+    ruleset = load_ruleset(config)
+    data = config.model_dump(mode="json", exclude=_NOT_FEATURE_SETTINGS)
+    data["categories"] = {
+        c: "special"
+        if c in ruleset.special
+        else "eligibility_only"
+        if c in ruleset.eligibility_only
+        else "feature"
+        for c in ruleset.categories
+    }
+    data["rules"] = {r.name: r.model_dump(mode="json") for r in ruleset.rules}
+    data["rule_order"] = [r.name for r in ruleset.rules]
+    data["airport"] = {"location": list(ruleset.airport_location), "mcc": list(ruleset.airport_mcc)}
+    return json.loads(json.dumps(data))  # plain lists and dicts, as they come back from JSON
+
+
+def _differences(trained: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    out = []
+    for key in sorted(trained.keys() | now.keys()):
+        was, is_ = trained.get(key), now.get(key)
+        if was == is_:
+            continue
+        if key == "rules" and isinstance(was, dict) and isinstance(is_, dict):
+            for name in sorted(was.keys() | is_.keys()):
+                if name not in is_:
+                    out.append(f"rule {name!r} was used in training and is missing now")
+                elif name not in was:
+                    out.append(f"rule {name!r} is new (not used in training)")
+                elif was[name] != is_[name]:
+                    out.append(f"rule {name!r} changed")
+        elif key == "rule_order" and set(was or ()) == set(is_ or ()):
+            out.append("the categorisation rules are tried in another order")
+        elif key not in ("rule_order",):
+            out.append(f"features.{key}: trained with {was!r}, configured {is_!r}")
+    return out
+
+
+def check_feature_config(bundle: ModelBundle, config: FeatureConfig) -> None:
+    """Refuse to score with feature settings other than the model's training ones (ConfigError,
+    exit 2, naming the differing settings). A bundle from before the settings were recorded
+    cannot be checked: logged, not refused."""
+    if bundle.feature_config is None:
+        log.warning(
+            "model for product %r (version %s) does not record its feature settings; "
+            "retrain it to have them checked at scoring time",
+            bundle.product,
+            bundle.version,
+        )
+        return
+    diffs = _differences(bundle.feature_config, feature_settings(config))
+    if diffs:
+        shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+        raise ConfigError(
+            f"model for product {bundle.product!r} (version {bundle.version or '?'}) was trained "
+            f"with other feature settings: {shown}. Score with the [features] settings it was "
+            "trained with, or retrain it"
+        )

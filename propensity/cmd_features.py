@@ -31,20 +31,28 @@ def print_catalogue(config_path: Path | None) -> None:
 
 
 def write_features(data_dir: Path, as_of: date, out: Path, config_path: Path | None) -> None:
-    """Load the data directory, build the features as of `as_of` and write them to Parquet."""
+    """Load the data directory, drop the customers who may not be profiled (objected or no
+    consent row), build the features as of `as_of` and write them to Parquet."""
+    from features.consent import profilable
     from features.io import load_tables
-    from features.pipeline import build_features, special_count
+    from features.pipeline import build_features, excluded_counts
     from propensity.config import load_config
 
     config = load_config(config_path).features
-    tables = load_tables(Path(data_dir)).tables
-    dropped = special_count(tables, as_of, config)
-    frame = build_features(tables, as_of, config).collect(engine="streaming")
+    gate = profilable(load_tables(Path(data_dir)).tables)
+    dropped = excluded_counts(gate.tables, as_of, config)
+    frame = build_features(gate.tables, as_of, config).collect(engine="streaming")
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out)
     console.print(
-        f"{frame.height:,} customers x {frame.width - 2} features as of {as_of} -> {out} "
-        f"({dropped:,} special-category transactions excluded)"
+        f"{frame.height:,} customers x {frame.width - 2} features as of {as_of} -> {out}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"not profiled: {gate.objected:,} customers objected, {gate.no_consent_row:,} have no "
+        f"consent row; excluded from every feature: {dropped['special']:,} special-category "
+        f"and {dropped['eligibility_only']:,} eligibility-only (debt collection) transactions",
+        soft_wrap=True,
     )
 
 

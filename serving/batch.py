@@ -67,7 +67,7 @@ def _inputs(
             )
     inputs = Inputs(
         scores=kept.lazy(),
-        facts=customer_facts(gate.tables, as_of, config).collect().lazy(),
+        facts=customer_facts(gate.tables, as_of, config, feature_config).collect().lazy(),
         held=held_products(gate.tables, as_of).collect().lazy(),
         distress=distress.collect().lazy(),
         consents=gate.tables.consents.collect().lazy(),

@@ -90,11 +90,9 @@ class ServingConfig(BaseModel):
     )
     current_customer_days: int = Field(90, ge=1)
     adult_age: int = Field(18, ge=0, description="below this age: no offer, no channel")
-    child_benefit_pattern: str = Field(
-        r"(?i)\bSVB\b|kinderbijslag|child benefit",
-        description="regex on counterparty/description of credits that are child benefit",
+    child_benefit_days: int = Field(
+        120, ge=1, description="child benefit (the categorisation rule) seen in this window"
     )
-    child_benefit_days: int = Field(120, ge=1, description="child benefit seen in this window")
     distress: DistressConfig = Field(
         DistressConfig(), description="passed through to features.distress (thresholds)"
     )

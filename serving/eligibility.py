@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from features.categories import child_benefit_flags, load_ruleset
 from features.config import FeatureConfig
 from features.distress import distress_flags
 from features.expressions import full_years, held_on
@@ -27,34 +28,37 @@ def held_products(tables: Tables, as_of: date) -> pl.LazyFrame:
     )
 
 
-def customer_facts(tables: Tables, as_of: date, config: ServingConfig) -> pl.LazyFrame:
+def customer_facts(
+    tables: Tables,
+    as_of: date,
+    config: ServingConfig,
+    feature_config: FeatureConfig | None = None,
+) -> pl.LazyFrame:
     """customer_id, age, is_current, child_benefit: the facts the gates and channel rules use.
 
-    A current customer holds a product open on `as_of` or has a transaction in the
-    `current_customer_days` days before it.
+    A current customer holds a product on `as_of` or has a transaction in the
+    `current_customer_days` days before it. Child benefit is the categorisation rule's
+    (`features.categories.child_benefit_flags`, the one definition) in the last
+    `child_benefit_days` days.
     """
     start = as_of - timedelta(days=config.current_customer_days)
-    cb_start = as_of - timedelta(days=config.child_benefit_days)
     day = pl.col("booked_at").dt.date()
-    text = pl.concat_str(
-        pl.col("counterparty_name").fill_null(""),
-        pl.col("description").fill_null(""),
-        separator=" ",
+    recent = (
+        tables.transactions.filter((day < as_of) & (day >= start))
+        .select("customer_id")
+        .unique()
+        .with_columns(recent_txn=pl.lit(True))
     )
-    benefit = (
-        (day >= cb_start) & (pl.col("amount") > 0) & text.str.contains(config.child_benefit_pattern)
-    )
-    flags = (  # one pass over the transactions for both facts
-        tables.transactions.filter((day < as_of) & (day >= min(start, cb_start)))
-        .group_by("customer_id")
-        .agg(recent_txn=(day >= start).any(), child_benefit=benefit.any())
-    )
+    ruleset = load_ruleset(feature_config or FeatureConfig())
+    cb_start = as_of - timedelta(days=config.child_benefit_days)
+    benefit = child_benefit_flags(tables.transactions, cb_start, as_of, ruleset)
     active = held_products(tables, as_of).select("customer_id").unique()
     active = active.with_columns(active_product=pl.lit(True))
     return (
         tables.customers.select("customer_id", age=full_years(pl.col("birth_date"), as_of))
         .unique("customer_id")
-        .join(flags, "customer_id", "left")
+        .join(recent, "customer_id", "left")
+        .join(benefit, "customer_id", "left")
         .join(active, "customer_id", "left")
         .select(
             "customer_id",

@@ -22,8 +22,21 @@ from sklearn.metrics import roc_auc_score
 
 from features.errors import ModelNotFoundError, PropensityError
 from models.bundle import ModelBundle
-from models.pyfunc import BUNDLE_ARTIFACT, BundleModel
-from models.registry import load_bundle, mlflow_session, model_name
+from models.pyfunc import (
+    BUNDLE_ARTIFACT,
+    BundleModel,
+    input_example,
+    pip_requirements,
+    signature,
+    stage_code,
+)
+from models.registry import (
+    fail_orphaned_runs,
+    load_bundle,
+    mlflow_session,
+    model_name,
+    owner_tags,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +63,9 @@ def _experiment_id(work_dir: Path, tracking_uri: str) -> str:
     return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
 
 
-def _signature(feature_names: list[str]) -> Any:
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    return ModelSignature(
-        inputs=Schema([ColSpec("double", name) for name in feature_names]),
-        outputs=Schema([ColSpec("double", "probability")]),
-    )
-
-
-def _log_model(bundle: ModelBundle) -> str:
-    """Log the bundle as a pyfunc model in the active run; returns the model URI."""
+def _log_model(bundle: ModelBundle, example: pl.DataFrame | None) -> str:
+    """Log the bundle as a self-contained pyfunc model in the active run (pinned requirements,
+    the project code it imports, an anonymous input example); returns the model URI."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -71,8 +75,10 @@ def _log_model(bundle: ModelBundle) -> str:
             name="model",
             python_model=BundleModel(),
             artifacts={BUNDLE_ARTIFACT: str(path)},
-            signature=_signature(bundle.feature_names),
-            pip_requirements=[],
+            signature=signature(bundle.feature_names),
+            input_example=None if example is None else input_example(example, bundle.feature_names),
+            pip_requirements=pip_requirements(),
+            code_paths=stage_code(Path(tmp) / "code"),
         )
     return info.model_uri
 
@@ -86,21 +92,28 @@ def log_and_register(
     fingerprint: str,
     work_dir: Path,
     tracking_uri: str,
+    example: pl.DataFrame | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run for the product; registers a new version. Returns (run_id, version)."""
+    """One MLflow run for the product; registers a new version. Returns (run_id, version).
+    `example` (feature rows) gives the logged input example its columns and typical values."""
     import mlflow
 
     with mlflow_session(tracking_uri):
         experiment_id = _experiment_id(work_dir, tracking_uri)
+        fail_orphaned_runs(experiment_id, tracking_uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=bundle.product) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
-            mlflow.set_tags({"product": bundle.product, "data_fingerprint": fingerprint})
+            mlflow.set_tags(
+                {"product": bundle.product, "data_fingerprint": fingerprint, **owner_tags()}
+            )
             mlflow.log_text("\n".join(bundle.feature_names) + "\n", "features.txt")
             mlflow.log_dict(bundle.training, "training.json")
+            if bundle.feature_config is not None:
+                mlflow.log_dict(bundle.feature_config, "feature_config.json")
             if plots_dir is not None:
                 mlflow.log_artifacts(str(plots_dir), "plots")
-            model_uri = _log_model(bundle)
+            model_uri = _log_model(bundle, example)
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
             version = mlflow.register_model(model_uri, model_name(bundle.product))
     return run.info.run_id, str(version.version)

@@ -131,7 +131,9 @@ def train_products(
     report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
     if features is None:
         features = build_feature_frame(consenting, snapshots.all_dates, feature_config)
-    run = _Run(consenting, features, feature_columns(features), snapshots, config, work_dir, uri)
+    names = feature_columns(features)
+    feature_config = feature_config or FeatureConfig()
+    run = _Run(consenting, features, names, snapshots, config, work_dir, uri, feature_config)
     results: dict[str, ProductResult] = {}
     for i, spec in enumerate(specs):
         report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
@@ -161,6 +163,7 @@ class _Run:
     config: TrainingConfig
     work_dir: Path
     tracking_uri: str
+    feature_config: FeatureConfig
 
 
 def _counts(data: ProductData) -> dict[str, int]:
@@ -185,6 +188,7 @@ def _train_one(
     if reason is not None:
         return ProductResult(spec.name, False, f"skipped: {reason}", counts=counts)
     bundle = fit_bundle(spec.name, data, run.names, s, run.config)
+    bundle = bundle.with_feature_config(run.feature_config)  # checked when it scores
     evaluation = evaluate_product(
         bundle, data, run.config, truth, run.work_dir / "plots" / spec.name
     )
@@ -226,6 +230,7 @@ def _register(
         fingerprint=fp,
         work_dir=run.work_dir,
         tracking_uri=run.tracking_uri,
+        example=data.test.features,
     )
     tags = {
         **evaluation.version_tags(),

@@ -26,7 +26,7 @@ def _rows(tables: Tables, config: FeatureConfig, as_of: date) -> list[dict[str, 
             continue
         r["day"] = r["booked_at"].date()
         r["age"] = (as_of - r["day"]).days
-        r["special"] = r["category"] in ruleset.special
+        r["special"] = r["category"] in ruleset.excluded
         r["abroad"] = r["country"] is not None and r["country"] != config.home_country
         out.append(r)
     return out

@@ -34,7 +34,9 @@ PALETTE = [
     ("ING", None, "fee", "Betaalpakket", -1, 3.0, None, None),
     ("HEMA", 5311, "card", None, -1, 20.0, "Utrecht", "NL"),
 ]
+# Rows that reach no feature: special data and the eligibility-only families (debt collection).
 SPECIAL_PALETTE = [
+    ("Lowell Financial", None, "transfer", "Aanmaning", -1, 60.0, None, None),
     ("Apotheek De Linde", 5912, "card", None, -1, 20.0, "Utrecht", "NL"),
     ("Erasmus MC", 8062, "card", None, -1, 100.0, "Rotterdam", "NL"),
     ("Parochie H. Nicolaas", 8661, "transfer", "Gift", -1, 10.0, None, None),
@@ -182,8 +184,21 @@ def make_frames(
         "transactions": with_balances(tx, openings),
         "customers": customers,
         "products": products,
+        "consents": consents(ids),
     }
     return frames, openings
+
+
+def consents(ids: list[str], objectors: tuple[str, ...] = ()) -> pl.DataFrame:
+    """A consent row for every id (features are built only for customers who may be
+    profiled); `objectors` object to payment-data marketing."""
+    return pl.DataFrame(
+        {
+            "customer_id": list(ids),
+            "payment_data_marketing": [i not in objectors for i in ids],
+            **{channel: [True] * len(ids) for channel in ("email", "sms", "post", "phone")},
+        }
+    )
 
 
 def make_tables(seed: int, n_customers: int = 12, n_rows: int = 600, days: int = 700) -> Tables:

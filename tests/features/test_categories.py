@@ -216,3 +216,72 @@ def test_iban_rule_matches_ignoring_spaces_and_case() -> None:
     tx = Tables.from_frames(transactions=df).transactions
     got = categorise(tx, ruleset).sort("transaction_id").collect()
     assert got["category"].to_list() == ["savings_out", "transfers"]
+
+
+# ---- eligibility-only families (issue 11): they reach only the distress flag ----
+
+
+def test_eligibility_only_families_are_listed_once_and_never_features(tmp_path: Path) -> None:
+    from features.catalogue import catalogue
+
+    ruleset = load_ruleset(FeatureConfig())
+    assert ruleset.eligibility_only == {"debt_collection", "gambling"}
+    assert not ruleset.excluded & set(ruleset.feature_categories)
+    names = [i.name for i in catalogue(FeatureConfig())]
+    assert ruleset.excluded_columns(names) == []
+    # the check itself recognises every shape a family takes in a column name
+    probes = ["debt_collection_amount_sum_90d", "days_since_last_debt_collection", "gambling"]
+    assert ruleset.excluded_columns([*probes, "cash_txn_count_30d"]) == probes
+    # a user cannot turn a family back into features, but may add one
+    path = tmp_path / "rules.toml"
+    path.write_text("[categories.debt_collection]\neligibility_only = false\n")
+    with pytest.raises(ConfigError, match=r"debt_collection.*stays eligibility_only"):
+        load_ruleset(FeatureConfig(rules_file=path))
+    path.write_text('[categories.payday_loans]\neligibility_only = true\nmeaning = "x"\n')
+    mine = load_ruleset(FeatureConfig(rules_file=path))
+    assert "payday_loans" in mine.eligibility_only
+    assert "payday_loans" not in mine.feature_categories
+
+
+# ---- child benefit has one definition: the rule (issue 11) ----
+
+CHILD_BENEFIT_ROWS = [
+    (("SVB", None, "transfer", "KINDERBIJSLAG 3E KWARTAAL 2026", 290.0, None, None), True),
+    (("Sociale Verzekeringsbank", None, "transfer", "Kinderbijslag", 290.0, None, None), True),
+    (("SVB", None, "transfer", "AOW", 1480.0, None, None), False),
+    (("SVB", None, "transfer", "AOW NOVEMBER 2026", 1015.0, None, None), False),
+    (("SVB", None, "transfer", "Pensioen AOW", 1480.0, None, None), False),
+    (("SVB", None, "transfer", "AOW/pensioen uitkering", 1480.0, None, None), False),
+    (("S.V.B.", None, "transfer", "aow-uitkering", 1480.0, None, None), False),
+    (("SVB", None, "transfer", None, 1480.0, None, None), False),
+    (("SVB", None, "transfer", "Terugbetaling kinderbijslag", -290.0, None, None), False),
+]
+
+
+@pytest.mark.parametrize(("row", "is_child_benefit"), CHILD_BENEFIT_ROWS)
+def test_aow_from_the_svb_is_not_child_benefit(row: tuple, is_child_benefit: bool) -> None:
+    got = explain_categories(frame([row]), load_ruleset(FeatureConfig())).collect()
+    assert (got["category"][0] == "child_benefit") is is_child_benefit, got.to_dicts()
+
+
+def test_child_benefit_flags_use_the_rule_within_the_window() -> None:
+    from datetime import date
+
+    from features.categories import child_benefit_flags
+
+    rows = [r for r, _ in CHILD_BENEFIT_ROWS]
+    df = (
+        frame(rows)
+        .collect()
+        .with_columns(
+            customer_id=pl.Series([f"c{i}" for i in range(len(rows))]),
+            booked_at=pl.lit(datetime(2026, 9, 15, 9, 30)),
+        )
+    )
+    late = df.head(1).with_columns(customer_id=pl.lit("late"), booked_at=datetime(2026, 11, 1))
+    tx = Tables.from_frames(transactions=pl.concat([df, late])).transactions
+    ruleset = load_ruleset(FeatureConfig())
+    got = child_benefit_flags(tx, date(2026, 7, 1), date(2026, 11, 1), ruleset).collect()
+    assert dict(got.iter_rows()) == {
+        f"c{i}": expected for i, (_, expected) in enumerate(CHILD_BENEFIT_ROWS)
+    }  # "late" is booked on `end` itself: outside [start, end)

@@ -11,6 +11,7 @@ from features.config import DistressConfig, FeatureConfig
 from features.distress import distress_flags
 from features.pipeline import build_features
 from features.schemas import Tables
+from tests.features.feature_synth import consents
 
 AS_OF = date(2026, 11, 1)
 
@@ -51,7 +52,9 @@ def customers(*ids: str) -> pl.DataFrame:
 
 
 def tables(rows: list[tuple], *ids: str) -> Tables:
-    return Tables.from_frames(transactions=tx(rows), customers=customers(*ids))
+    return Tables.from_frames(
+        transactions=tx(rows), customers=customers(*ids), consents=consents(list(ids))
+    )
 
 
 def test_distress_reasons() -> None:

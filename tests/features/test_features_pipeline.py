@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 
 from features.catalogue import catalogue, reason_text
 from features.config import FeatureConfig, Rule
-from features.pipeline import build_features, build_features_many, partition, special_count
+from features.pipeline import (
+    build_features,
+    build_features_many,
+    excluded_counts,
+    partition,
+    special_count,
+)
 from features.schemas import Tables
 from features.transactions import customer_index, customer_keys
 from propensity.cli import app
@@ -116,14 +122,14 @@ def test_partition_rejects_bad_index(tables: Tables) -> None:
         partition(tables, 3, 3)
 
 
-def test_special_rows_are_counted(tables: Tables) -> None:
-    tx = tables.transactions.collect()
-    n = special_count(tables, date(2026, 1, 1), FeatureConfig())
-    specials = tx.filter(
-        pl.col("transaction_id").str.starts_with("S")
-        & (pl.col("booked_at") < pl.datetime(2026, 1, 1))
-    )
-    assert n == specials.height > 0
+def test_special_and_eligibility_only_rows_are_counted(tables: Tables) -> None:
+    tx = tables.transactions.collect().filter(pl.col("booked_at") < pl.datetime(2026, 1, 1))
+    counts = excluded_counts(tables, date(2026, 1, 1), FeatureConfig())
+    debt = pl.col("counterparty_name").is_in(["Intrum", "Lowell Financial"])
+    specials = tx.filter(pl.col("transaction_id").str.starts_with("S") & ~debt)
+    assert counts == {"special": specials.height, "eligibility_only": tx.filter(debt).height}
+    assert specials.height > 0 and tx.filter(debt).height > 0
+    assert special_count(tables, date(2026, 1, 1), FeatureConfig()) == specials.height
 
 
 def test_reason_texts_recover_dates() -> None:
@@ -151,17 +157,6 @@ def write_dir(tmp_path: Path) -> Path:
     data.mkdir()
     for name, frame in frames.items():
         frame.write_parquet(data / f"{name}.parquet")
-    ids = frames["customers"]["customer_id"]
-    pl.DataFrame(
-        {
-            "customer_id": ids,
-            "payment_data_marketing": True,
-            "email": True,
-            "sms": True,
-            "post": True,
-            "phone": True,
-        }
-    ).write_parquet(data / "consents.parquet")
     return data
 
 
@@ -176,7 +171,7 @@ def test_cli_writes_features_and_prints_catalogue(tmp_path: Path) -> None:
     tables = Tables.from_frames(
         **{
             k: pl.read_parquet(data / f"{k}.parquet")
-            for k in ("transactions", "customers", "products")
+            for k in ("transactions", "customers", "products", "consents")
         }
     )
     assert_frame_equal(written, build_features(tables, date(2026, 1, 1), FeatureConfig()).collect())

@@ -90,7 +90,9 @@ def test_rows_on_or_after_as_of_change_nothing(seed: int, as_of: date, data: st.
             ),
         ]
     )
-    after = features({"transactions": changed, "customers": customers, "products": products}, as_of)
+    after = features(
+        {**frames, "transactions": changed, "customers": customers, "products": products}, as_of
+    )
     assert_frame_equal(before, after)
 
 

@@ -1,0 +1,165 @@
+"""No objector's id comes out of any entry point (README, privacy section; issue 11).
+
+Customers who objected to payment-data marketing, and customers without a consent row, must
+never be profiled: every command and public library function that produces customer-level
+output is listed in ENTRY_POINTS and run on a real generated bank (which has both kinds); none
+may return such a customer. Every entry point is given the raw, ungated tables or data
+directory, as a caller would: the gate must be inside the path, not in the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import polars as pl
+import pytest
+from nbclient import NotebookClient
+from typer.testing import CliRunner
+
+from features.config import FeatureConfig
+from features.io import load_tables
+from features.schemas import Tables
+
+AS_OF = date(2026, 3, 1)
+NOTEBOOK_01 = Path(__file__).parents[2] / "notebooks" / "01_features_and_training.ipynb"
+
+
+@dataclass(frozen=True)
+class World:
+    """A generated bank on disk, its tables as loaded, and who may not be profiled."""
+
+    data_dir: Path
+    tables: Tables
+    objected: frozenset[str]
+    no_consent_row: frozenset[str]
+    tmp: Path
+
+    @property
+    def not_profilable(self) -> frozenset[str]:
+        return self.objected | self.no_consent_row
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    from synthbank import generate
+
+    root = tmp_path_factory.mktemp("objection")
+    data = root / "bank"
+    generate(customers=300, months=18, seed=1, out=data)
+    customers = set(pl.read_parquet(data / "customers.parquet")["customer_id"])
+    consents = pl.read_parquet(data / "consents.parquet")
+    objected = set(consents.filter(~pl.col("payment_data_marketing"))["customer_id"])
+    no_row = customers - set(consents["customer_id"])
+    return World(data, load_tables(data).tables, frozenset(objected), frozenset(no_row), root)
+
+
+def _ids(frame: pl.DataFrame | pl.LazyFrame) -> set[str]:
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    return set(frame["customer_id"].to_list())
+
+
+# ---- entry points: each takes the world and returns the customer ids it put out ----
+
+
+def cli_features(w: World) -> set[str]:
+    from propensity.cli import app
+
+    out = w.tmp / "cli-features.parquet"
+    args = ["features", str(w.data_dir), "--as-of", AS_OF.isoformat(), "--out", str(out)]
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"{len(w.objected)} customers objected" in said, result.output
+    assert f"{len(w.no_consent_row)} have no consent row" in said, result.output
+    return _ids(pl.read_parquet(out))
+
+
+def build_features_on_raw_tables(w: World) -> set[str]:
+    from features.pipeline import build_features
+
+    return _ids(build_features(w.tables, AS_OF, FeatureConfig()))
+
+
+def build_features_via_the_gate(w: World) -> set[str]:
+    from features.consent import profilable
+    from features.pipeline import build_features
+
+    gate = profilable(w.tables)
+    assert (gate.objected, gate.no_consent_row) == (len(w.objected), len(w.no_consent_row))
+    return _ids(build_features(gate.tables, AS_OF, FeatureConfig()))
+
+
+def build_features_many_on_raw_tables(w: World) -> set[str]:
+    from features.pipeline import build_features_many
+
+    dates = [date(2026, 1, 1), AS_OF]
+    return _ids(build_features_many(w.tables, dates, FeatureConfig()))
+
+
+def training_set(w: World) -> set[str]:
+    """What `train_products` fits on: the snapshot features joined with the labels (both
+    built here from the raw tables), split into train / validation / test."""
+    from models.products import DEFAULT_PRODUCT_SPECS
+    from training.config import TrainingConfig
+    from training.dataset import feature_columns, product_data
+    from training.labels import build_labels
+    from training.splits import choose_snapshots, data_window
+    from training.train import build_feature_frame
+
+    snapshots = choose_snapshots(*data_window(w.tables), TrainingConfig(n_train_snapshots=2))
+    features = build_feature_frame(w.tables, list(snapshots.all_dates))
+
+    labels = build_labels(w.tables, DEFAULT_PRODUCT_SPECS[0], snapshots.all_dates, 90).collect()
+    data = product_data(features, labels, snapshots, feature_columns(features))
+    return set().union(*(_ids(s.ids) for s in (data.train, data.validation, data.test)))
+
+
+def notebook_01_features(w: World) -> set[str]:
+    """Notebook 01 up to its training section, on this bank (its WORK holds a copy)."""
+    work = w.tmp / "notebook-work"
+    shutil.copytree(w.data_dir, work / "bank", dirs_exist_ok=True)
+    nb = nbformat.read(NOTEBOOK_01, as_version=4)
+    cut = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Train one product"))
+    nb.cells = nb.cells[:cut]
+    saved = os.environ.get("PROPENSITY_NOTEBOOK_WORK")
+    os.environ["PROPENSITY_NOTEBOOK_WORK"] = str(work)  # the kernel inherits it
+    try:
+        NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    finally:
+        if saved is None:
+            os.environ.pop("PROPENSITY_NOTEBOOK_WORK")
+        else:
+            os.environ["PROPENSITY_NOTEBOOK_WORK"] = saved
+    return _ids(pl.read_parquet(work / "features.parquet"))
+
+
+ENTRY_POINTS: list[Callable[[World], set[str]]] = [
+    cli_features,
+    build_features_on_raw_tables,
+    build_features_via_the_gate,
+    build_features_many_on_raw_tables,
+    training_set,
+    notebook_01_features,
+    # ---- LEAD: add the serving entry points here (same shape: World -> ids put out) ----
+    # propensity score (scores parquet), propensity select / run (ledger decisions and
+    # channel files), serving.pipeline.decide_run, propensity explain, the HTTP service.
+]
+
+
+def test_the_bank_has_objectors_and_customers_without_a_consent_row(world: World) -> None:
+    assert len(world.objected) > 3 and len(world.no_consent_row) > 1
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_no_objector_id_comes_out(world: World, entry_point: Callable[[World], set[str]]):
+    ids = entry_point(world)
+    assert len(ids) > 100  # the entry point did put customers out
+    leaked = ids & world.not_profilable
+    assert not leaked, f"{entry_point.__name__} put out {len(leaked)} non-profilable customers"

@@ -96,6 +96,7 @@ def quick_models(features: pl.DataFrame, work: Path) -> None:
         est = PropensityEstimator(n_estimators=100, early_stopping_rounds=0, n_jobs=2).fit(x, y)
         cal = ScoreCalibrator().fit(est.predict_proba(x)[:, 1], y)
         bundle = ModelBundle(product, names, est, cal, schema_hash(names))
+        bundle = bundle.with_feature_config(FeatureConfig())
         _, version = log_and_register(
             bundle,
             params={},

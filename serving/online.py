@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Connection, Engine
 
 from features.casting import to_contract
-from features.categories import RuleSet, airport_expr, category_expr, load_ruleset
+from features.categories import CHILD_BENEFIT, RuleSet, airport_expr, category_expr, load_ruleset
 from features.config import FeatureConfig
 from features.errors import ConfigError, ModelNotFoundError
 from features.expressions import full_years
@@ -496,7 +496,7 @@ class OnlineEngine:
                 self.features,
             )
             prof.is_current = True  # the event is a payment on the account
-            if f.category == "child_benefit" and f.amount > 0:
+            if f.category == CHILD_BENEFIT:  # the categorisation rule is the one definition
                 prof.child_benefit = True
             p.triggers = self.triggered(p.event, p.cat, big, f.day)
             p.campaigns = self._campaigns(p.triggers, f.day)

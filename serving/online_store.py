@@ -130,7 +130,7 @@ def write_online_snapshot(
     gate = consent_gate(tables)
     keep = gate.consenting.lazy()
     if facts is None:
-        facts = customer_facts(gate.tables, as_of, config).collect()
+        facts = customer_facts(gate.tables, as_of, config, feature_config).collect()
     if held is None:
         held = held_products(gate.tables, as_of).collect()
     if distress is None:

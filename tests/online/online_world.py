@@ -95,7 +95,8 @@ def train_bundle(product: str, features: pl.DataFrame, seed: int) -> ModelBundle
         n_estimators=15, num_leaves=7, min_child_samples=10, early_stopping_rounds=0, n_jobs=2
     ).fit(x, y)
     cal = ScoreCalibrator().fit(est.predict_proba(x)[:, 1], y)
-    return ModelBundle(product, names, est, cal, schema_hash(names))
+    bundle = ModelBundle(product, names, est, cal, schema_hash(names))
+    return bundle.with_feature_config(FeatureConfig())
 
 
 def register(bundle: ModelBundle, work_dir: Path, tracking_uri: str, alias: str) -> str:

@@ -181,3 +181,20 @@ def test_cli_mistakes_exit_2_with_one_line(
     assert done.returncode == 2, done.stderr
     assert names in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_models_trained_on_other_feature_settings(
+    tmp_path: Path, registry: Registry, token_table: list[dict[str, str]]
+) -> None:
+    config = write_config(
+        tmp_path / "propensity.toml",
+        {
+            "features": {"windows": [30, 90]},
+            "mlflow": {"tracking_uri": registry.tracking_uri},
+            "online": {"tokens": token_table},
+        },
+    )
+    done = _cli("serve", "--config", str(config), "--port", "1", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "other feature settings" in done.stderr and "windows" in done.stderr
+    assert "Traceback" not in done.stderr

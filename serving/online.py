@@ -212,9 +212,11 @@ class OnlineEngine:
             bad = [c for c in t.categories if c not in known]
             if bad:
                 raise ConfigError(f"online.triggers[{t.name}]: unknown category(ies) {bad}")
-            bad = [c for c in t.categories if c in self.ruleset.special]
-            if bad:
-                raise ConfigError(f"online.triggers[{t.name}]: special category(ies) {bad}")
+            bad = [c for c in t.categories if c in self.ruleset.excluded]
+            if bad:  # special data and eligibility-only families never start an offer
+                raise ConfigError(
+                    f"online.triggers[{t.name}]: category(ies) {bad} never reach a feature"
+                )
             if not (set(t.products) & products or t.campaigns):
                 log.warning("trigger %s names no product with a campaign", t.name)
 
@@ -460,6 +462,10 @@ class OnlineEngine:
                     _response(p.event, None, Reason.SPECIAL_CATEGORY, []),
                     False,
                 )
+            elif p.cat.category in self.ruleset.eligibility_only:
+                # e.g. debt collection: read by the responsible-lending check alone (at the
+                # next batch run), never a feature and never a trigger
+                p.response = _response(p.event, None, Reason.NO_TRIGGER, [])
             elif p.event.customer_id not in profiles:
                 p.response = _response(p.event, None, Reason.NO_PROFILE, [])
             else:

@@ -273,6 +273,21 @@ def test_a_special_category_payment_is_neither_stored_nor_used(world: World) -> 
     ) == [(0,)]
 
 
+def test_a_debt_collection_payment_reaches_no_feature_and_triggers_nothing(world: World) -> None:
+    before = _profile(world, world.special)
+    answer = _decide(
+        world,
+        "intrum-1",
+        world.special,
+        counterparty_name="Intrum Nederland",
+        mcc=None,
+        location="Paris",
+        country="FR",  # abroad, yet eligibility-only data starts nothing
+    )
+    assert answer["decision"] == "none" and answer["reason_code"] == "no_trigger"
+    assert _profile(world, world.special) == before
+
+
 def test_an_event_without_trigger_decides_nothing_but_refreshes_features(world: World) -> None:
     before = _profile(world, world.grocer)
     answer = _decide(

@@ -227,11 +227,19 @@ class OnlineEngine:
             return False, "no model loaded"
         try:
             with self.reader.connect() as conn:
-                n = conn.execute(sa.select(sa.func.count()).select_from(store.snapshots)).scalar()
+                run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
+                names = set(self._names_of(conn, run_id)) if run_id is not None else set()
         except sa.exc.SQLAlchemyError:
             return False, "ledger unreachable"
-        if not n:
+        if run_id is None:
             return False, "no online snapshot (run a batch first)"
+        for product, bundle in self.models.bundles.items():
+            missing = [n for n in bundle.feature_names if n not in names]
+            if missing:
+                return (
+                    False,
+                    f"snapshot {run_id} lacks features of the {product} model: {missing[:3]}",
+                )
         return True, "ok"
 
     # ---- the pieces -----------------------------------------------------------------------

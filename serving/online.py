@@ -188,7 +188,7 @@ class OnlineEngine:
             self.reader = self.engine
         with lg.locked(self.engine) as conn:
             store.create_tables(conn)
-        self._names: dict[str, list[str]] = {}
+        self._names: dict[str, list[str]] = {}  # snapshot key -> feature order
         self._categories: OrderedDict[tuple[Any, ...], Categorised] = OrderedDict()
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._held: list[_Pending] = []
@@ -314,9 +314,11 @@ class OnlineEngine:
         ]
 
     def _names_of(self, conn: Connection, run_id: str) -> list[str]:
-        if run_id not in self._names:
-            self._names = {run_id: store.feature_names(conn, run_id)}
-        return self._names[run_id]
+        """The snapshot's feature order, cached per snapshot (a replaced run id is new)."""
+        key = f"{run_id}@{store.snapshot_created(conn, run_id)}"
+        if key not in self._names:
+            self._names = {key: store.feature_names(conn, run_id)}
+        return self._names[key]
 
     # ---- one event (request thread) -------------------------------------------------------
     def handle(self, event: Event, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:

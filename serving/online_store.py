@@ -209,6 +209,13 @@ def feature_names(conn: Connection, run_id: str) -> list[str]:
     return list(json.loads(text))
 
 
+def snapshot_created(conn: Connection, run_id: str) -> datetime | None:
+    """When the snapshot of `run_id` was written (tells a replaced run from the old one)."""
+    return conn.execute(
+        sa.select(snapshots.c.created_at).where(snapshots.c.run_id == run_id)
+    ).scalar()
+
+
 def read_consents(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Consent rows by customer (a customer without one is absent: treated as objecting)."""
     rows = conn.execute(sa.select(consents).where(consents.c.customer_id.in_(customer_ids)))

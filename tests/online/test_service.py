@@ -392,3 +392,16 @@ def test_metrics_and_logs(world: World) -> None:
         "secret-customer-42",
     ):
         assert customer not in log
+
+
+def test_a_consenting_customer_missing_from_the_snapshot_gets_no_profile(world: World) -> None:
+    customer = world.bank.adults[10]
+    engine = sa.create_engine(world.ledger)
+    with engine.begin() as conn:  # as if the customer joined after the last batch run
+        conn.execute(sa.text("delete from online_profiles where customer_id = :c"), {"c": customer})
+    engine.dispose()
+    answer = _decide(world, "new-customer-1", customer)
+    assert answer["decision"] == "none" and answer["reason_code"] == "no_profile"
+    assert _sql(world, "select count(*) from decisions where customer_id = :c", c=customer) == [
+        (0,)
+    ]

@@ -22,6 +22,7 @@ from propensity import (
     cmd_data,
     cmd_features,
     cmd_generate,
+    cmd_monitoring,
     cmd_run,
     cmd_serve,
     cmd_serving,
@@ -35,7 +36,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (cmd_data, cmd_generate, cmd_features, cmd_training, cmd_serving, cmd_run, cmd_serve):
+for module in (
+    cmd_data,
+    cmd_generate,
+    cmd_features,
+    cmd_training,
+    cmd_serving,
+    cmd_run,
+    cmd_monitoring,
+    cmd_serve,
+):
     module.register(app)
 
 err_console = Console(stderr=True)

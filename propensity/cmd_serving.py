@@ -117,7 +117,9 @@ def register(app: typer.Typer) -> None:
         summary = result.summary
         report = None
         if not dry_run:
-            report = write_run_report(config, summary, {}, source=str(data_dir))
+            report = write_run_report(
+                config, summary, {}, source=str(data_dir), products=table_data.products
+            )
         if as_json:
             payload = summary.to_json() | {"report": str(report) if report else None}
             console.print_json(json.dumps(payload))

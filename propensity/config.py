@@ -18,6 +18,8 @@ from features.config import FeatureConfig
 from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
+from monitoring.config import MonitoringConfig
+from propensity.compute import ComputeConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
 from serving.online_config import OnlineConfig
 from serving.pipeline import EngineConfig
@@ -81,6 +83,8 @@ class AppConfig(Strict):
     campaigns: tuple[Campaign, ...] = Field(default_factory=lambda: tuple(default_campaigns()))
     ledger: LedgerConfig = LedgerConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    compute: ComputeConfig = ComputeConfig()
     online: OnlineConfig = OnlineConfig()
 
     @model_validator(mode="after")

@@ -18,7 +18,9 @@ import polars as pl
 from features.io import LoadResult, load_tables, write_rejected
 from features.schemas import Tables
 from models.registry import resolve_tracking_uri
+from propensity.compute import open_compute
 from propensity.config import AppConfig
+from propensity.loop import run_checks_for
 from propensity.report import write_report
 from propensity.reporting import build_report_data
 from serving import ledger as ledger_db
@@ -75,9 +77,13 @@ def write_run_report(
     summary: RunSummary,
     training: dict[str, ProductResult],
     source: str,
+    products: pl.LazyFrame | None = None,
 ) -> Path:
-    """The HTML report of a run (also written by `propensity select`, without training)."""
-    data = build_report_data(config, summary, training, source=source, notes=summary.notes)
+    """The HTML report of a run (also written by `propensity select`, without training);
+    `products` (the run's products table) measures the uplift of earlier runs."""
+    data = build_report_data(
+        config, summary, training, source=source, notes=summary.notes, products=products
+    )
     return write_report(data, config.work_dir / "reports" / f"{summary.run_id}.html")
 
 
@@ -109,13 +115,20 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         feature_config=config.features,
     )
     step("scoring and selecting", 0.75)
-    outcome = decide_run(
-        tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
-        replace=config.run.replace,
-    )  # fmt: skip
+    with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
+        outcome = decide_run(
+            tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
+            replace=config.run.replace, compute=compute,
+        )  # fmt: skip
     summary = outcome.summary
     step("writing the report", 0.95)
-    report = write_run_report(config, summary, training, source=str(data_dir))
+    if outcome.features is not None and not summary.dry_run:
+        summary.notes += run_checks_for(
+            config, tables, outcome.features, outcome.scores, summary, tracking_uri
+        )
+    report = write_run_report(
+        config, summary, training, source=str(data_dir), products=tables.products
+    )
     step("done", 1.0)
     return JobResult(
         work_dir=work,

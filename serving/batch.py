@@ -46,6 +46,7 @@ def _inputs(
     as_of: date,
     distress: pl.LazyFrame | None,
     feature_config: FeatureConfig | None = None,
+    facts: pl.LazyFrame | None = None,
 ) -> tuple[Inputs, dict[str, int]]:
     """Frames that do not depend on the ledger, computed before the lock is taken."""
     gate = consent_gate(tables)
@@ -67,7 +68,11 @@ def _inputs(
             )
     inputs = Inputs(
         scores=kept.lazy(),
-        facts=customer_facts(gate.tables, as_of, config, feature_config).collect().lazy(),
+        facts=(
+            customer_facts(gate.tables, as_of, config, feature_config) if facts is None else facts
+        )
+        .collect()
+        .lazy(),
         held=held_products(gate.tables, as_of).collect().lazy(),
         distress=distress.collect().lazy(),
         consents=gate.tables.consents.collect().lazy(),
@@ -221,17 +226,19 @@ def run_selection(
     explain: Explainer | None = None,
     distress: pl.LazyFrame | None = None,
     feature_config: FeatureConfig | None = None,
+    facts: pl.LazyFrame | None = None,
 ) -> RunSummary:
     """Select the customers to contact in one run and record every decision in the ledger.
 
     Reads history, decides and writes inside one transaction holding the ledger lock; the
     channel files appear only after it committed. `dry_run` writes nothing. `distress`
     overrides the responsible-lending flags (else `features.distress` with `feature_config`'s
-    rules and the serving config's thresholds).
+    rules and the serving config's thresholds). `facts` likewise overrides
+    `serving.eligibility.customer_facts` (both computed per customer bucket by `serving.buckets`).
     """
     active = [c for c in campaigns if c.active_on(as_of)]
     log.info("%d of %d campaign(s) active on %s", len(active), len(campaigns), as_of)
-    inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config)
+    inputs, gates = _inputs(tables, scores, active, config, as_of, distress, feature_config, facts)
     imported = tables.contacts.collect()
     run = _Run(
         inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -33,6 +34,9 @@ from serving.scoring import (
     feature_explainer,
     score_features,
 )
+
+if TYPE_CHECKING:
+    from serving.buckets import Buckets
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +154,14 @@ def decide_run(
     dry_run: bool = False,
     replace: bool = False,
     reasons: bool = True,
+    compute: Buckets | None = None,
 ) -> RunResult:
     """Decide one run and record it: score with the champions (or use `scores`), then select.
 
     Campaigns whose product has no model under the alias are left out with a note; a run
-    with no active campaign, or where nobody passes a gate, is a normal (empty) run.
+    with no active campaign, or where nobody passes a gate, is a normal (empty) run. With
+    `compute` (`serving.buckets`), scoring runs per customer bucket (in process or on Dask)
+    and only the selection runs here; the features then stay in the buckets.
     """
     active = active_campaigns(config.campaigns, as_of)
     notes = []
@@ -169,7 +176,12 @@ def decide_run(
     else:  # scores from a file, no reasons asked: the models are not needed
         bundles = {}
         notes.append("offers carry no reasons (--no-reasons)")
-    if scores is None:
+    distress = facts = bucketed = None
+    if scores is None and compute is not None:
+        check_models(bundles, config.features)
+        bucketed = compute.score(tables, as_of, config.features, config.serving, bundles)
+        scores, distress, facts = bucketed.scores, bucketed.distress.lazy(), bucketed.facts.lazy()
+    elif scores is None:
         scored = score_customers(tables, as_of, config.features, bundles)
         scores = scored.scores
     else:
@@ -178,7 +190,10 @@ def decide_run(
             scores = scores.filter(pl.col("product").is_in(list(bundles)))
     served = set(scores["product"].unique())
     campaigns = [c for c in active if c.product in served]
-    explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
+    if reasons and bucketed is not None:  # the features stay in the buckets: explain there
+        explain = bucketed.explainer(as_of, config.serving.reasons_per_offer)
+    else:
+        explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
     summary = run_selection(
         tables,
         scores,
@@ -193,6 +208,8 @@ def decide_run(
         dry_run=dry_run,
         explain=explain,
         feature_config=config.features,
+        distress=distress,
+        facts=facts,
     )
     summary.notes = notes
     features = scored.features if scored is not None else None

@@ -93,9 +93,11 @@ def log_and_register(
     work_dir: Path,
     tracking_uri: str,
     example: pl.DataFrame | None = None,
+    reference: pl.DataFrame | None = None,
 ) -> tuple[str, str]:
     """One MLflow run for the product; registers a new version. Returns (run_id, version).
-    `example` (feature rows) gives the logged input example its columns and typical values."""
+    `example` (feature rows) gives the logged input example its columns and typical values;
+    `reference` (the training features) is profiled for drift monitoring and logged with it."""
     import mlflow
 
     with mlflow_session(tracking_uri):
@@ -113,6 +115,11 @@ def log_and_register(
                 mlflow.log_dict(bundle.feature_config, "feature_config.json")
             if plots_dir is not None:
                 mlflow.log_artifacts(str(plots_dir), "plots")
+            if reference is not None:
+                from monitoring.drift import REFERENCE_ARTIFACT, reference_profile
+
+                profile = reference_profile(reference, bundle.predict_proba(reference))
+                mlflow.log_dict(profile, REFERENCE_ARTIFACT)
             model_uri = _log_model(bundle, example)
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
             version = mlflow.register_model(model_uri, model_name(bundle.product))

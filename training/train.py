@@ -231,6 +231,7 @@ def _register(
         work_dir=run.work_dir,
         tracking_uri=run.tracking_uri,
         example=data.test.features,
+        reference=data.train.features,
     )
     tags = {
         **evaluation.version_tags(),

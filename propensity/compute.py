@@ -1,0 +1,160 @@
+"""Compute backends: `[compute]` in the config file chooses where the per-bucket work runs.
+
+`local` (the default) runs the engine as one in-process job and never imports Dask.
+`processes` starts a `dask.distributed.LocalCluster` on 127.0.0.1 (workers of one thread,
+each worker's polars pool and LightGBM `n_jobs` set to its share of the cores); an address
+`tcp://host:8786` uses an existing Dask cluster. The work itself is in `serving.buckets`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from features.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d+$")
+NO_DASK = '[compute] scheduler = {!r} needs Dask: pip install -e ".[dask]"'
+
+
+class ComputeConfig(BaseModel):
+    """Where the per-customer work runs (scores, features, distress flags per bucket)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduler: str = Field(
+        "local",
+        description='"local" (one process, no Dask), "processes" (a Dask LocalCluster on '
+        'this machine) or the address of a Dask scheduler, e.g. "tcp://10.0.0.5:8786"',
+    )
+    workers: int = Field(2, ge=1, description="worker processes of the LocalCluster")
+    memory_limit: str = Field("auto", description='per LocalCluster worker, e.g. "4GiB"')
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to reach a scheduler address")
+    buckets: int = Field(
+        8,
+        ge=1,
+        description="customer-hash buckets when the transactions are not customer-disjoint "
+        "Parquet parts (a directory of parts is otherwise one bucket per part)",
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value in ("local", "processes") or ADDRESS.match(value):
+            return value
+        raise ValueError(
+            f'scheduler {value!r}: use "local", "processes" or an address like '
+            '"tcp://10.0.0.5:8786"'
+        )
+
+    @property
+    def uses_dask(self) -> bool:
+        return self.scheduler != "local"
+
+
+class DaskBackend:
+    """`serving.buckets.Backend` on a Dask client: handles are futures that stay on workers."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def scatter(self, value: Any) -> Any:
+        # the champion bundles travel to each worker once; every bucket task then refers to them
+        return self.client.scatter(value, broadcast=True, hash=False)
+
+    def gather(self, handles: list[Any]) -> list[Any]:
+        return list(self.client.gather(handles))
+
+
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """Each worker's share of the cores: its polars pool size and LightGBM n_jobs."""
+    return max(1, (cores or os.cpu_count() or 1) // workers)
+
+
+@contextmanager
+def _local_cluster(config: ComputeConfig) -> Iterator[Any]:
+    """A LocalCluster on loopback only; thread pools sized before each worker imports polars."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    share = str(worker_threads(config.workers))
+    pools = {"POLARS_MAX_THREADS": share, "OMP_NUM_THREADS": share}
+    saved = {k: os.environ.get(k) for k in pools}
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in pools.items()}):
+        cluster = LocalCluster(
+            n_workers=config.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=config.memory_limit,
+        )
+    for key, value in saved.items():  # the nanny sets them in this process too: undo that
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+@contextmanager
+def dask_client(config: ComputeConfig) -> Iterator[Any]:
+    """A Dask client for `config` (a LocalCluster or the configured scheduler address)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(NO_DASK.format(config.scheduler)) from None
+    # the scheduler's and workers' start-up chatter at INFO would drown the job's step lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    if config.scheduler == "processes":
+        with _local_cluster(config) as client:
+            yield client
+        return
+    from distributed import Client
+
+    try:
+        client = Client(config.scheduler, timeout=config.connect_timeout)
+    except OSError as exc:
+        raise ConfigError(
+            f"[compute] scheduler {config.scheduler!r} is not reachable ({exc}); "
+            'start one with `dask scheduler` or use scheduler = "processes"'
+        ) from None
+    with client:
+        yield client
+
+
+@contextmanager
+def open_compute(config: ComputeConfig, data_dir: Path) -> Iterator[Any]:
+    """None for the local scheduler (decide_run's one in-process path), else the
+    `serving.buckets.Buckets` to hand to `decide_run(compute=...)`, open for the block."""
+    if not config.uses_dask:
+        yield None
+        return
+    from serving.buckets import Buckets
+
+    with dask_client(config) as client:
+        # each worker imports the engine once, now, not inside the first bucket's timing
+        client.run(importlib.import_module, "serving.buckets")
+        log.info(
+            "compute: %s with %d worker(s)",
+            config.scheduler,
+            len(client.scheduler_info().get("workers", {})),
+        )
+        yield Buckets(DaskBackend(client), Path(data_dir), n_hash=config.buckets)

@@ -330,15 +330,18 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{args.port}"
     try:
+        why = "no answer"
         for _ in range(300):
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                ready = httpx.get(f"{url}/readyz", timeout=1)
+                if ready.status_code == 200:
                     break
+                why = ready.json().get("detail", why)
             except httpx.TransportError:
                 pass
             time.sleep(0.3)
-        else:
-            raise SystemExit(f"server not ready; see {work / 'server.log'}")
+        else:  # e.g. models of an older feature version: delete WORK/mlflow.db to retrain
+            raise SystemExit(f"server not ready ({why}); see {work / 'server.log'}")
         n = int(args.rate * args.duration)
         events = make_events(tables, as_of, n, args.seed)
         warm = make_events(tables, as_of, 50, args.seed + 1000)

@@ -27,6 +27,7 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
     from serving.online import OnlineEngine, ServedModels
 
     ledger_url = lg.ledger_url(config.ledger.url, config.work_dir)
+    _check_ledger(ledger_url)
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
     products = sorted({c.product for c in config.campaigns})
     models = ServedModels(products, config.online.alias, tracking_uri, config.features)
@@ -39,6 +40,24 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
         models,
     )
     return create_app(engine, config.online.tokens, ledger_url)
+
+
+def _check_ledger(url: str) -> None:
+    """An unreachable or malformed ledger URL is a config error (exit 2), never a traceback."""
+    import sqlalchemy as sa
+
+    from serving import ledger as lg
+
+    try:
+        engine = lg.make_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise ConfigError(
+            f"ledger.url: cannot open the ledger ({type(exc).__name__}); "
+            "e.g. postgresql+psycopg://user@127.0.0.1:5432/db or sqlite:///ledger.sqlite"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -169,6 +169,7 @@ def test_token_create_prints_the_secret_once_and_stores_only_its_salted_hash(
         (["token", "create", "x", "--role", "admin"], "--role"),
         (["token", "create", "stream", "--role", "events"], "NAME"),
         (["serve"], "online.tokens"),
+        (["serve"], "ledger.url"),
     ],
 )
 def test_cli_mistakes_exit_2_with_one_line(
@@ -177,6 +178,9 @@ def test_cli_mistakes_exit_2_with_one_line(
     config = write_config(tmp_path / "propensity.toml", {"policy": {"max_contacts": 2}})
     if "NAME" in names:  # a token of that name exists already
         write_config(config, {"online": {"tokens": token_table}})
+    if names == "ledger.url":  # the old postgres:// scheme SQLAlchemy does not know
+        ledger = {"url": "postgres://nobody@127.0.0.1:1/none"}
+        write_config(config, {"online": {"tokens": token_table}, "ledger": ledger})
     done = _cli(*args, "--config", str(config), cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert names in done.stderr and "Traceback" not in done.stderr

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from online_world import PRODUCTS, Bank, make_bank, register, train_bundle
+from online_world import (
+    DESK_TOKEN,
+    EVENTS_TOKEN,
+    PRODUCTS,
+    Bank,
+    Registry,
+    make_bank,
+    register,
+    train_bundle,
+)
 
 from propensity.tokens import hash_secret
-
-EVENTS_TOKEN = "events-secret-for-tests-0123456789"
-DESK_TOKEN = "desk-secret-for-tests-0123456789"
-
-
-@dataclass(frozen=True)
-class Registry:
-    work_dir: Path
-    tracking_uri: str
-    db: Path
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,17 @@ from serving.online_store import write_online_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTS = ("savings", "insurance", "credit_card", "child_savings")
+EVENTS_TOKEN = "events-secret-for-tests-0123456789"
+DESK_TOKEN = "desk-secret-for-tests-0123456789"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A real MLflow store with a champion per product."""
+
+    work_dir: Path
+    tracking_uri: str
+    db: Path
 
 
 @dataclass

@@ -13,8 +13,17 @@ import httpx
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from conftest import EVENTS_TOKEN, Registry
-from online_world import PRODUCTS, Bank, Server, event, serving_toml, snapshot, write_config
+from online_world import (
+    EVENTS_TOKEN,
+    PRODUCTS,
+    Bank,
+    Registry,
+    Server,
+    event,
+    serving_toml,
+    snapshot,
+    write_config,
+)
 
 from models.registry import load_bundle
 from propensity.config import validate_config

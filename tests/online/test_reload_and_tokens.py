@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import EVENTS_TOKEN, Registry
 from online_world import (
+    EVENTS_TOKEN,
     REPO,
     Bank,
+    Registry,
     Server,
     event,
     register,

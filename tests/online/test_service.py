@@ -13,8 +13,17 @@ import httpx
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from conftest import DESK_TOKEN, EVENTS_TOKEN, Registry
-from online_world import Bank, Server, event, serving_toml, snapshot, write_config
+from online_world import (
+    DESK_TOKEN,
+    EVENTS_TOKEN,
+    Bank,
+    Registry,
+    Server,
+    event,
+    serving_toml,
+    snapshot,
+    write_config,
+)
 
 from serving import online_store as store
 from serving.arbitration import CONTROL_DRAW_SCHEME

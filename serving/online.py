@@ -548,15 +548,20 @@ class OnlineEngine:
         scores = score_features(rows, bundles).join(pairs, ["customer_id", "product"], "semi")
         history = _history(conn, [p.event.customer_id for p in pending])
         parts = []
+        # One `decide` call per day for events whose triggers name products: a customer is
+        # scored only for the triggered products, so the union of campaigns adds nothing for
+        # them. Triggers naming campaign ids keep their exact campaign set (own group).
         groups: dict[tuple[date, tuple[str, ...]], list[_Pending]] = {}
         for p in pending:
-            key = (p.event.booked_at.date(), tuple(c.id for c in p.campaigns))
-            groups.setdefault(key, []).append(p)
+            by_id = any(t.campaigns for t in p.triggers)
+            ids_key = tuple(c.id for c in p.campaigns) if by_id else ()
+            groups.setdefault((p.event.booked_at.date(), ids_key), []).append(p)
         for (day, _ids), members in groups.items():
             ids = pl.DataFrame({"customer_id": [p.event.customer_id for p in members]})
             inputs = self._inputs(members, consents, scores.join(ids, "customer_id", "semi"))
             inputs = replace(inputs, history=history.join(ids, "customer_id", "semi").lazy())
-            parts.append(decide(inputs, members[0].campaigns, self.serving, day).decisions)
+            campaigns = list({c.id: c for p in members for c in p.campaigns}.values())
+            parts.append(decide(inputs, campaigns, self.serving, day).decisions)
         decisions = pl.concat(parts)
         selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
         k = self.serving.reasons_per_offer

@@ -9,6 +9,7 @@ echoed). Logs carry the route template, status and time, never a customer id or 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -180,14 +182,17 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
         lifespan=lifespan,
     )
 
-    def role(*allowed: str) -> Callable[..., ApiToken]:
-        def check(
+    def role(*allowed: str) -> Callable[..., Awaitable[ApiToken]]:
+        async def check(
             credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
         ) -> ApiToken:
             challenge = {"WWW-Authenticate": "Bearer"}
             if credentials is None or credentials.scheme.lower() != "bearer":
                 raise ApiError(401, "missing bearer token", challenge)
-            token = verifier.verify(credentials.credentials)
+            secret = credentials.credentials
+            token = verifier.known(secret)  # cached: no thread, no scrypt
+            if token is None:  # scrypt (~50 ms) off the event loop
+                token = await run_in_threadpool(verifier.verify, secret)
             if token is None:
                 raise ApiError(401, "invalid token", challenge)
             if allowed and token.role not in allowed:
@@ -249,15 +254,30 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/events", response_model=EventDecision, tags=["events"])
-    def post_event(event: Event, _token: ApiToken = Depends(role("events"))) -> dict[str, Any]:
-        """Decide on one booked transaction; the same `event_id` again returns the same answer."""
+    async def post_event(
+        event: Event, _token: ApiToken = Depends(role("events"))
+    ) -> dict[str, Any]:
+        """Decide on one booked transaction; the same `event_id` again returns the same answer.
+
+        No thread waits for the answer: the engine's worker resolves this request's future
+        (a thread per waiting request would cap concurrency and fight the worker for the GIL).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def resolve(p: Any) -> None:  # in the worker thread
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(p))
+
+        pending = engine.submit(event, on_done=resolve)
         try:
-            answer, replayed = engine.handle(event)
+            await asyncio.wait_for(future, timeout=30)
         except TimeoutError:
             raise ApiError(503, "no decision in time; retry with the same event_id") from None
-        except Exception as exc:  # the message may hold SQL parameters: log the type only
-            log.error("event failed: %s", type(exc).__name__)
-            raise ApiError(500, "internal error; retry with the same event_id") from None
+        if pending.error is not None:  # the message may hold SQL parameters: the type only
+            log.error("event failed: %s", type(pending.error).__name__)
+            raise ApiError(500, "internal error; retry with the same event_id")
+        answer, replayed = pending.response, pending.replayed
+        assert answer is not None
         if replayed:
             metrics.replays.inc()
         else:

@@ -53,6 +53,10 @@ class TokenVerifier:
         self._refused: set[bytes] = set()
         self._lock = threading.Lock()
 
+    def known(self, secret: str) -> ApiToken | None:
+        """The token a secret was verified as before (no scrypt), else None."""
+        return self._known.get(hashlib.sha256(secret.encode()).digest())
+
     def verify(self, secret: str) -> ApiToken | None:
         key = hashlib.sha256(secret.encode()).digest()
         hit = self._known.get(key)

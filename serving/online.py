@@ -23,7 +23,7 @@ import math
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -333,14 +333,20 @@ class OnlineEngine:
             prior = store.stored_response(conn, event.event_id)
         if prior is not None:
             return prior, True
-        pending = _Pending(event)
-        self._queue.put(pending)
+        pending = self.submit(event)
         if not pending.done.wait(timeout):
             raise TimeoutError("no decision within the time limit")
         if pending.error is not None:
             raise pending.error
         assert pending.response is not None
         return pending.response, pending.replayed
+
+    def submit(self, event: Event, on_done: Callable[[_Pending], None] | None = None) -> _Pending:
+        """Queue an event for the worker; `on_done` is called (in the worker thread) with the
+        finished item: how an asyncio server awaits the answer without a blocked thread."""
+        pending = _Pending(event, on_done=on_done)
+        self._queue.put(pending)
+        return pending
 
     # ---- the worker -----------------------------------------------------------------------
     def start(self) -> None:
@@ -403,7 +409,7 @@ class OnlineEngine:
                 for p in batch:
                     if not p.done.is_set():
                         p.error = exc
-                        p.done.set()
+                        p.finish()
 
     def _decide_alone(self, p: _Pending) -> None:
         try:
@@ -411,7 +417,7 @@ class OnlineEngine:
         except Exception as exc:
             log.error("event could not be decided: %s", type(exc).__name__)
             p.error = exc
-            p.done.set()
+            p.finish()
 
     def decide_batch(self, batch: list[_Pending]) -> None:
         """Decide events of distinct customers in one ledger transaction (see `handle`)."""
@@ -452,7 +458,7 @@ class OnlineEngine:
                 ],
             )
         for p in batch:
-            p.done.set()
+            p.finish()
 
     def _gates(
         self,
@@ -729,6 +735,13 @@ class _Pending:
     consent: dict[str, Any] | None = None
     triggers: list[Trigger] = field(default_factory=list)
     campaigns: list[Campaign] = field(default_factory=list)
+    on_done: Callable[[_Pending], None] | None = None
+
+    def finish(self) -> None:
+        """Mark the answer (or the error) ready and tell whoever waits."""
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(self)
 
 
 @contextmanager

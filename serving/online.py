@@ -597,10 +597,9 @@ class OnlineEngine:
             schema={"customer_id": pl.String, "said": pl.List(pl.String)},
         )
         decisions = _with_reasons(decisions, model_reasons, said)
-        by_customer = decisions.partition_by("customer_id", as_dict=True)
+        best = _best_rows(decisions)
         for p in pending:
-            mine = by_customer.get((p.event.customer_id,))
-            p.response = _pick(p.event, mine if mine is not None else decisions.clear())
+            p.response = _answer(p.event, best.get(p.event.customer_id))
         self._write(conn, pending, decisions, scores)
 
     def _inputs(
@@ -783,19 +782,29 @@ def _with_reasons(decisions: pl.DataFrame, model: pl.DataFrame, said: pl.DataFra
     ).select(*DECISION_SCHEMA, "reasons")
 
 
-def _pick(event: Event, decisions: pl.DataFrame) -> dict[str, Any]:
-    """The answer: the selected offer if any, else control, else the best-scored reason."""
-    if decisions.is_empty():
+def _best_rows(decisions: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Each customer's row to answer with: the selected offer, else control (won a slot but
+    held out to measure uplift: not contacted), else the best-scored candidate's reason."""
+    rank = (
+        pl.when(pl.col("outcome") == Reason.SELECTED.value)
+        .then(0)
+        .when(pl.col("outcome") == Reason.CONTROL.value)
+        .then(1)
+        .otherwise(2)
+    )
+    best = (
+        decisions.with_columns(_rank=rank)
+        .sort("customer_id", "_rank", "propensity", descending=[False, False, True])
+        .unique("customer_id", keep="first", maintain_order=True)
+    )
+    return {r["customer_id"]: r for r in best.iter_rows(named=True)}
+
+
+def _answer(event: Event, row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:  # every score was under the campaigns' minimum
         return _response(event, None, Reason.BELOW_THRESHOLD, [])
-    selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
-    if selected.height:
-        row = selected.row(0, named=True)
-        return _response(event, row, Reason.SELECTED, list(row["reasons"]))
-    control = decisions.filter(pl.col("outcome") == Reason.CONTROL.value)
-    if control.height:  # won a slot but held out for measuring uplift: not contacted
-        return _response(event, control.row(0, named=True), Reason.CONTROL, [])
-    row = decisions.sort("propensity", descending=True).row(0, named=True)
-    return _response(event, row, Reason(row["reason"]), [])
+    code = Reason(row["reason"])
+    return _response(event, row, code, list(row["reasons"]) if code is Reason.SELECTED else [])
 
 
 def _response(

@@ -310,6 +310,7 @@ def main() -> None:
     ap.add_argument("--work-dir", type=Path, default=Path("bench-events"))
     ap.add_argument("--quick-models", action="store_true", help="skip real training")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--workers", type=int, default=1, help="server processes")
     args = ap.parse_args()
 
     work = args.work_dir.resolve()
@@ -358,6 +359,8 @@ def main() -> None:
             str(work),
             "--port",
             str(args.port),
+            "--workers",
+            str(args.workers),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +44,33 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
     return create_app(engine, config.online.tokens, ledger_url)
 
 
+_CONFIG_ENV = "PROPENSITY_SERVE_CONFIG"
+
+
+def _quiet_logs() -> None:
+    logging.getLogger().setLevel(logging.INFO)
+    for name in ("mlflow", "alembic", "urllib3", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def lg_url(config: AppConfig) -> str:
+    from serving import ledger as lg
+
+    return lg.ledger_url(config.ledger.url, config.work_dir)
+
+
+def service_from_env():  # type: ignore[no-untyped-def]
+    """The app of one worker process of `propensity serve --workers N` (uvicorn factory):
+    each process loads the models and runs its own decision worker; they share the ledger
+    (and its locks). Prometheus counts are per process."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_logs()
+    where = json.loads(os.environ[_CONFIG_ENV])
+    path = where["config"] and Path(where["config"])
+    work_dir = where["work_dir"] and Path(where["work_dir"])
+    return build_service(load_config(path or None).override(work_dir=work_dir or None))
+
+
 def _check_ledger(url: str) -> None:
     """An unreachable or malformed ledger URL is a config error (exit 2), never a traceback."""
     import sqlalchemy as sa
@@ -69,17 +98,32 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="address to bind (loopback)"),
         port: int = typer.Option(8000, "--port", help="TCP port"),
         work_dir: Path = typer.Option(None, "--work-dir", help="ledger and models live here"),
+        workers: int = typer.Option(
+            1, "--workers", min=1, help="server processes sharing the port and the ledger"
+        ),
     ) -> None:
         """Serve real-time decisions on events over HTTP (docs at /docs)."""
         config = load_config(config_path).override(work_dir=work_dir)
-        logging.getLogger().setLevel(logging.INFO)
-        for name in ("mlflow", "alembic", "urllib3", "httpx"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        service = build_service(config)
+        _quiet_logs()
         import uvicorn
 
         print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
-        uvicorn.run(service, host=host, port=port, access_log=False, log_config=None)
+        if workers == 1:
+            service = build_service(config)
+            uvicorn.run(service, host=host, port=port, access_log=False, log_config=None)
+            return
+        _check_ledger(lg_url(config))  # fail here, once, not in every worker
+        where = {"config": config_path and str(config_path), "work_dir": work_dir and str(work_dir)}
+        os.environ[_CONFIG_ENV] = json.dumps(where)
+        uvicorn.run(
+            "propensity.cmd_serve:service_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+        )
 
     tokens = typer.Typer(help="API tokens for `propensity serve`.", no_args_is_help=True)
     app.add_typer(tokens, name="token")

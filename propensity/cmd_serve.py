@@ -18,11 +18,7 @@ DEFAULT_CONFIG = Path("propensity.toml")
 
 def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> FastAPI
     """The app of `propensity serve` for a config: models by alias, ledger, online store."""
-    if not config.online.tokens:
-        raise ConfigError(
-            "online.tokens: no API token configured; create one with "
-            "`propensity token create kafka-consumer --role events --config propensity.toml`"
-        )
+    _check_tokens(config)
     from models.registry import resolve_tracking_uri
     from propensity.api import create_app
     from serving import ledger as lg
@@ -45,6 +41,14 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
 
 
 _CONFIG_ENV = "PROPENSITY_SERVE_CONFIG"
+
+
+def _check_tokens(config: AppConfig) -> None:
+    if not config.online.tokens:
+        raise ConfigError(
+            "online.tokens: no API token configured; create one with "
+            "`propensity token create kafka-consumer --role events --config propensity.toml`"
+        )
 
 
 def _quiet_logs() -> None:
@@ -107,12 +111,14 @@ def register(app: typer.Typer) -> None:
         _quiet_logs()
         import uvicorn
 
-        print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
         if workers == 1:
             service = build_service(config)
+            print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
             uvicorn.run(service, host=host, port=port, access_log=False, log_config=None)
             return
-        _check_ledger(lg_url(config))  # fail here, once, not in every worker
+        _check_tokens(config)  # fail here, once, not in every worker
+        _check_ledger(lg_url(config))
+        print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr, flush=True)
         where = {"config": config_path and str(config_path), "work_dir": work_dir and str(work_dir)}
         os.environ[_CONFIG_ENV] = json.dumps(where)
         uvicorn.run(

@@ -328,7 +328,14 @@ def main() -> None:
     ledger = args.ledger_url or f"sqlite:///{work / 'ledger.sqlite'}"
     if ledger.startswith("sqlite"):
         Path(ledger.removeprefix("sqlite:///")).unlink(missing_ok=True)
-    else:
+    else:  # a schema of its own: never drop tables anybody else uses
+        if "options=" not in ledger:
+            engine = sa.create_engine(ledger)
+            with engine.begin() as conn:
+                conn.execute(sa.text("create schema if not exists bench_load_events"))
+            engine.dispose()
+            sep = "&" if "?" in ledger else "?"
+            ledger = f"{ledger}{sep}options=-csearch_path%3Dbench_load_events"
         engine = sa.create_engine(ledger)
         with engine.begin() as conn:
             for t in (

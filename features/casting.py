@@ -20,6 +20,15 @@ DATETIME_FORMATS = (
 )
 
 
+LOCAL_TIMEZONE = "Europe/Amsterdam"
+"""The default local time of the bank (`[data] timezone` overrides it)."""
+
+
+def localize(col: pl.Expr, timezone: str = LOCAL_TIMEZONE) -> pl.Expr:
+    """A zoned datetime as naive local time in `timezone` (the contract's representation)."""
+    return col.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+
+
 def describe_dtype(dtype: pl.DataType) -> str:
     """How a contract type reads in an error message."""
     if isinstance(dtype, pl.Datetime):
@@ -67,7 +76,8 @@ def _from_float(col: pl.Expr, target: pl.DataType) -> pl.Expr:
 def to_contract(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
     """An expression casting column `name` from `source` to `target`, or None if impossible.
 
-    Datetimes with a time zone become naive local time (Europe/Amsterdam), as the contract says.
+    Datetimes with a time zone become naive local time (`LOCAL_TIMEZONE`; the loader has
+    already localised them to the configured zone), as the contract says.
     """
     col = pl.col(name)
     if isinstance(source, pl.Categorical | pl.Enum):
@@ -82,7 +92,7 @@ def to_contract(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr 
         return col.cast(pl.String).alias(name) if source.is_integer() else None
     if isinstance(target, pl.Datetime) and isinstance(source, pl.Datetime | pl.Date):
         if isinstance(source, pl.Datetime) and source.time_zone is not None:
-            col = col.dt.convert_time_zone("Europe/Amsterdam").dt.replace_time_zone(None)
+            col = localize(col)
         return col.cast(target).alias(name)
     if source.is_float() and target.is_numeric():
         return _from_float(col, target).alias(name)

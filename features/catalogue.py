@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,7 +31,12 @@ def catalogue(
     Without `products`, the configured products or the defaults are listed."""
     config = config or FeatureConfig()
     names = products or config.products or DEFAULT_PRODUCTS
-    return feature_infos(config, load_ruleset(config), tuple(names))
+    infos = feature_infos(config, load_ruleset(config), tuple(names))
+    if config.currency == "EUR":
+        return infos
+    # The feature modules write meanings in EUR; the bank's currency replaces it here, once.
+    swap = re.compile(r"\bEUR\b")
+    return [replace(i, meaning=swap.sub(config.currency, i.meaning)) for i in infos]
 
 
 @lru_cache(maxsize=8)
@@ -38,8 +44,14 @@ def _by_name(config: FeatureConfig) -> dict[str, FeatureInfo]:
     return {i.name: i for i in catalogue(config)}
 
 
-def _eur(amount: float) -> str:
-    return f"EUR {abs(amount):,.0f}"
+def is_money(name: str) -> bool:
+    """A feature measured in the bank's currency (amounts and balances): the one rule, used
+    by the reason texts and by the baseline's log scaling."""
+    return "amount" in name or (name.startswith("balance_") and "days" not in name)
+
+
+def _eur(amount: float, currency: str = "EUR") -> str:
+    return f"{currency} {abs(amount):,.0f}"
 
 
 def _day(as_of: date, days: float) -> date:
@@ -62,13 +74,13 @@ def _since(name: str, days: float, as_of: date) -> str | None:
     return f"{kind} {label} on {when:%Y-%m-%d}"
 
 
-def _from_row(name: str, row: Mapping[str, Any], as_of: date) -> str | None:
+def _from_row(name: str, row: Mapping[str, Any], as_of: date, currency: str) -> str | None:
     """Sentences that combine a feature with a related one from the same row."""
     if name.startswith("large_inflow"):
         amount = next((v for k, v in row.items() if k.startswith("large_inflow_amount_max")), None)
         days = row.get("days_since_last_large_inflow")
         if amount is not None and days is not None:
-            return f"large inflow of {_eur(amount)} on {_day(as_of, days):%Y-%m-%d}"
+            return f"large inflow of {_eur(amount, currency)} on {_day(as_of, days):%Y-%m-%d}"
     if (
         name.startswith("child_benefit_started")
         and row.get("days_since_first_child_benefit") is not None
@@ -89,11 +101,12 @@ def _from_row(name: str, row: Mapping[str, Any], as_of: date) -> str | None:
 def reason_text(name: str, value: Any, as_of: date, config: FeatureConfig | None = None) -> str:
     """A plain-language sentence for one feature value (or for `row[name]` when `value` is the
     whole feature row), e.g. "child benefit started 2026-09"."""
+    cfg = config or FeatureConfig()
     row = value if isinstance(value, Mapping) else {name: value}
     v = row.get(name)
-    if isinstance(value, Mapping) and (text := _from_row(name, row, as_of)):
+    if isinstance(value, Mapping) and (text := _from_row(name, row, as_of, cfg.currency)):
         return text
-    info = _by_name(config or FeatureConfig()).get(name)
+    info = _by_name(cfg).get(name)
     meaning = info.meaning if info else name.replace("_", " ")
     if v is None:
         return f"{meaning}: none"
@@ -105,8 +118,9 @@ def reason_text(name: str, value: Any, as_of: date, config: FeatureConfig | None
         return text
     if "ratio" in name:
         return f"{meaning}: {v:.2f}"
-    if "amount" in name or (name.startswith("balance_") and "days" not in name):
-        return f"{meaning}: {_eur(v)}" if v >= 0 else f"{meaning}: minus {_eur(v)}"
+    if is_money(name):
+        money = _eur(v, cfg.currency)
+        return f"{meaning}: {money}" if v >= 0 else f"{meaning}: minus {money}"
     if name.startswith("days_held_"):
         return (
             f"{name.removeprefix('days_held_').replace('_', ' ')} held since {_day(as_of, v):%Y-%m}"

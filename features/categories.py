@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # The columns the rules read; categorisation happens once per distinct combination of them.
 KEY_COLUMNS = ("counterparty_name", "counterparty_iban", "mcc", "method", "description", "location")
 FALLBACK = "other"
+# When no rule matches, the booking method still says what a row is (a foreign bank's text
+# matches none of the Dutch rules): method -> category, tried before `other`.
+METHOD_FALLBACK = {"interest": "interest", "fee": "fees", "cash": "cash", "atm": "cash"}
+METHOD_MEANINGS = {"interest": "interest credited or charged (from the booking method)"}
 CHILD_BENEFIT = "child_benefit"  # the category whose rule is the one definition of child benefit
 
 
@@ -70,7 +74,7 @@ class RuleSet:
             "counterparty_name": any(r.counterparty for r in self.rules),
             "counterparty_iban": any(r.iban for r in self.rules),
             "mcc": bool(self.airport_mcc) or any(r.mcc or r.mcc_range for r in self.rules),
-            "method": any(r.method for r in self.rules),
+            "method": True,  # the method fallback reads it when no rule matches
             "description": any(r.description for r in self.rules),
             "location": bool(self.airport_location),
         }
@@ -188,9 +192,10 @@ def load_ruleset(config: FeatureConfig) -> RuleSet:
     for rule in user_rules:
         _check_regexes(rule, "user rules")
     flags = base.get("flags", {})
-    if FALLBACK not in order:
-        order.append(FALLBACK)
-        meanings[FALLBACK] = "anything no rule matched"
+    for category in [*METHOD_FALLBACK.values(), FALLBACK]:
+        if category not in order:
+            order.append(category)
+            meanings[category] = METHOD_MEANINGS.get(category, "anything no rule matched")
     return RuleSet(
         categories=tuple(order),
         special=frozenset(special),
@@ -238,9 +243,19 @@ def _first_match(ruleset: RuleSet, value: Callable[[Rule], pl.Expr], none: pl.Ex
     return chain.otherwise(none) if ruleset.rules else none
 
 
+def method_fallback() -> pl.Expr:
+    """The category the booking method implies (`METHOD_FALLBACK`), `other` for the rest."""
+    method = pl.col("method")
+    chain: Any = pl
+    for name, category in METHOD_FALLBACK.items():
+        chain = chain.when(method == name).then(pl.lit(category))
+    return chain.otherwise(pl.lit(FALLBACK))
+
+
 def category_expr(ruleset: RuleSet) -> pl.Expr:
-    """The first matching rule's category, `other` when none matches."""
-    category = _first_match(ruleset, lambda r: pl.lit(r.category), pl.lit(FALLBACK))
+    """The first matching rule's category; when none matches, the method's (interest, fee,
+    cash, atm), else `other`."""
+    category = _first_match(ruleset, lambda r: pl.lit(r.category), method_fallback())
     return category.cast(ruleset.dtype)
 
 

@@ -54,6 +54,44 @@ class DistressConfig(BaseModel):
     gambling_min_count: int | None = Field(3, ge=1, description="None disables")
 
 
+class CsvOptions(BaseModel):
+    """How the bank's CSV exports are written (`[data.csv]`); Parquet files ignore this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    separator: str = Field(",", min_length=1, max_length=1, description='e.g. ";" or "\\t"')
+    decimal_comma: bool = Field(False, description='amounts written "12,50" instead of "12.50"')
+    encoding: Literal["utf8", "utf8-lossy", "latin1", "cp1252"] = Field(
+        "utf8", description="file encoding; latin1/cp1252 are re-encoded to UTF-8 on read"
+    )
+
+
+class InputOptions(BaseModel):
+    """How to read a bank's files: CSV dialect and the local time zone of its timestamps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    csv: CsvOptions = CsvOptions()
+    timezone: str = Field(
+        "Europe/Amsterdam",
+        description="the bank's local time: zoned timestamps are converted to it, naive ones "
+        "are taken as already local",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name like 'Europe/London'"
+            ) from None
+        return v
+
+
 class FeatureConfig(BaseModel):
     """Configuration of `features.pipeline.build_features`."""
 
@@ -61,17 +99,25 @@ class FeatureConfig(BaseModel):
 
     windows: tuple[int, ...] = (30, 90, 365)
     home_country: str = "NL"
-    large_inflow_absolute: float = Field(10_000.0, gt=0, description="EUR; always large")
+    currency: str = Field(
+        "EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the bank's money; every money threshold below is in it",
+    )
+    large_inflow_absolute: float = Field(10_000.0, gt=0, description="in `currency`; always large")
     large_inflow_income_multiple: float = Field(
         3.0, gt=0, description="large when at least this many months of the customer's income"
     )
     large_inflow_min_amount: float = Field(
-        2_500.0, ge=0, description="EUR floor for the income-relative rule"
+        2_500.0, ge=0, description="floor for the income-relative rule, in `currency`"
     )
     large_inflow_days: int = Field(30, gt=0, description="window of the large-inflow event")
     salary_increase_ratio: float = Field(0.05, gt=0, description="mean salary up by at least")
     child_benefit_new_days: int = Field(90, gt=0)
     first_trip_days: int = Field(30, gt=0)
+    uncategorised_warning: float = Field(
+        0.2, ge=0, le=1, description="validate warns above this share of uncategorised rows"
+    )
     rules: tuple[Rule, ...] = Field((), description="inline rules, tried before built-in ones")
     rules_file: Path | None = Field(None, description="a TOML file of [[rule]] tables")
     disabled_rules: tuple[str, ...] = Field((), description="built-in rule names to drop")

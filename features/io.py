@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from features.casting import localize
+from features.config import CsvOptions, InputOptions
 from features.errors import ContractError, Fault, RejectedRowsError
 from features.schemas import SPECS, Tables, TableSpec, empty_frame
 from features.validate import RowContext, cast_to_contract, key_faults, rejection_reason
@@ -32,8 +34,47 @@ def find_table(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def scan_table(path: Path, name: str) -> pl.LazyFrame:
+ZONED_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%#z",
+    "%Y-%m-%d %H:%M:%S%#z",
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+)
+"""ISO timestamps with an offset or Z; they are converted to the bank's local time."""
+SEPARATOR_NAMES = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
+
+
+def _read_csv(path: Path, csv: CsvOptions) -> pl.LazyFrame:
+    """CSV as text columns (the casts are checked later) in the configured dialect."""
+    if csv.encoding in ("latin1", "cp1252"):
+        text = path.read_bytes().decode(csv.encoding)
+        return pl.read_csv(text.encode(), separator=csv.separator, infer_schema=False).lazy()
+    return pl.scan_csv(path, separator=csv.separator, encoding=csv.encoding, infer_schema=False)
+
+
+def _dialect_hint(lf: pl.LazyFrame, name: str, path: Path, csv: CsvOptions) -> None:
+    """A file read as a single column whose header holds another separator is misconfigured."""
+    names = lf.collect_schema().names()
+    if len(names) != 1:
+        return
+    for sep, word in SEPARATOR_NAMES.items():
+        if sep != csv.separator and sep in names[0]:
+            raise ContractError(
+                [
+                    Fault(
+                        name,
+                        None,
+                        f"{path.name} looks {word}-separated: set [data.csv] separator = "
+                        f"{sep!r} in the config",
+                        names[0][:80],
+                    )
+                ]
+            )
+
+
+def scan_table(path: Path, name: str, csv: CsvOptions | None = None) -> pl.LazyFrame:
     """A lazy scan of one table; CSV is read as text so the casts can be checked."""
+    csv = csv or CsvOptions()
     try:
         if path.is_dir():
             parts = sorted(path.glob("*.parquet"))
@@ -43,20 +84,64 @@ def scan_table(path: Path, name: str) -> pl.LazyFrame:
                 )
             lf = pl.scan_parquet(parts)
         elif path.suffix == ".csv":
-            lf = pl.scan_csv(path, infer_schema=False)
+            lf = _read_csv(path, csv)
+            _dialect_hint(lf, name, path, csv)
         else:
             lf = pl.scan_parquet(path)
         lf.collect_schema()
         lf.head(1).collect()
     except ContractError:
         raise
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if kind == "CSV" and "utf-8" in str(exc).lower():
+            first += "; if the file is not UTF-8, set [data.csv] encoding = 'latin1' or 'cp1252'"
         raise ContractError(
             [Fault(name, None, f"{path} is not a readable {kind} file: {first}")]
         ) from None
     return lf
+
+
+def _localise(raw: pl.LazyFrame, spec: TableSpec, options: InputOptions) -> pl.LazyFrame:
+    """Bring a source into the contract's conventions before the casts: zoned timestamps (and
+    ISO texts with an offset) become naive local time in `options.timezone`; with a decimal
+    comma, "1.234,50" becomes "1234.50"."""
+    source = raw.collect_schema()
+    exprs: list[pl.Expr] = []
+    for col in spec.columns:
+        dtype = source.get(col.name)
+        if dtype is None:
+            continue
+        c = pl.col(col.name)
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            exprs.append(localize(c, options.timezone).alias(col.name))
+        elif dtype == pl.String and isinstance(col.dtype, pl.Datetime):
+            text = c.str.strip_chars()
+            zoned = pl.coalesce(
+                text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
+                for f in ZONED_FORMATS
+            )
+            local = localize(zoned, options.timezone).dt.strftime("%Y-%m-%d %H:%M:%S%.f")
+            exprs.append(pl.coalesce(local, text).alias(col.name))
+        elif dtype == pl.String and col.dtype.is_float() and options.csv.decimal_comma:
+            text = c.str.strip_chars().str.replace_all(".", "", literal=True)
+            exprs.append(text.str.replace(",", ".", literal=True).alias(col.name))
+    return raw.with_columns(exprs) if exprs else raw
+
+
+def _comma_hint(fault: Fault, raw: pl.LazyFrame, spec: TableSpec, options: InputOptions) -> Fault:
+    """A number column that failed on text with a comma: name the option that reads it."""
+    dtype = spec.schema.get(fault.column) if fault.column else None
+    if dtype is None or not dtype.is_float() or options.csv.decimal_comma:
+        return fault
+    if raw.collect_schema().get(fault.column) != pl.String:
+        return fault
+    has_comma = raw.select(pl.col(fault.column).str.contains(",", literal=True).any()).collect()
+    if not has_comma.item():
+        return fault
+    hint = "; if the file uses a decimal comma, set [data.csv] decimal_comma = true"
+    return Fault(fault.table, fault.column, fault.problem + hint, fault.example)
 
 
 @dataclass
@@ -81,7 +166,9 @@ class LoadResult:
         return sum(df.height for df in self.rejected.values())
 
 
-def _load_one(data_dir: Path, spec: TableSpec, faults: list[Fault]) -> pl.LazyFrame | None:
+def _load_one(
+    data_dir: Path, spec: TableSpec, faults: list[Fault], options: InputOptions
+) -> pl.LazyFrame | None:
     path = find_table(data_dir, spec.name)
     if path is None:
         stray = sorted(p.name for p in data_dir.glob(f"{spec.name}.*"))
@@ -98,12 +185,12 @@ def _load_one(data_dir: Path, spec: TableSpec, faults: list[Fault]) -> pl.LazyFr
             )
         return None
     try:
-        raw = scan_table(path, spec.name)
+        raw = _localise(scan_table(path, spec.name, options.csv), spec, options)
     except ContractError as exc:
         faults.extend(exc.faults)
         return None
     cast, cast_faults = cast_to_contract(raw, spec)
-    faults.extend(cast_faults)
+    faults.extend(_comma_hint(f, raw, spec, options) for f in cast_faults)
     if cast_faults:
         return None
     faults.extend(key_faults(cast, spec))
@@ -132,18 +219,22 @@ def load_tables(
     rejected_out: Path | None = None,
     strict: bool = False,
     today: date | None = None,
+    options: InputOptions | None = None,
 ) -> LoadResult:
     """Load, cast and validate the contract tables of `data_dir`.
 
     Table-level faults raise `ContractError` (all of them at once). Row-level faults are
     quarantined: counted, logged, kept in `LoadResult.rejected` and written to `rejected_out`.
     With `strict`, any rejected row raises `RejectedRowsError` (after writing them aside).
+    `options` give the CSV dialect and the local time zone (default: comma, decimal point,
+    UTF-8, Europe/Amsterdam).
     """
+    options = options or InputOptions()
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise ContractError([Fault("(data directory)", None, f"{data_dir} is not a directory")])
     faults: list[Fault] = []
-    cast = {name: _load_one(data_dir, SPECS[name], faults) for name in LOAD_ORDER}
+    cast = {name: _load_one(data_dir, SPECS[name], faults, options) for name in LOAD_ORDER}
     if faults:
         raise ContractError(faults)
     result = LoadResult(tables=Tables(**{n: empty_frame(SPECS[n]) for n in LOAD_ORDER}))

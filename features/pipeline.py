@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
+import polars.selectors as cs
 
 from features.balance import (
     BalanceGrid,
@@ -49,6 +50,7 @@ from features.transactions import (
 
 log = logging.getLogger(__name__)
 
+FLOAT_DECIMALS = 6
 ANY_DATE = date(2000, 1, 1)  # recency expressions need a date; their names do not depend on it
 
 
@@ -103,6 +105,9 @@ def _features_from_rows(
     infos = feature_infos(config, ruleset, products)
     fills = [pl.col(i.name).fill_null(i.fill) for i in infos if i.fill is not None]
     out = out.with_columns(e for _, e in life_event_features(ruleset, config)).with_columns(fills)
+    # Parallel sums add in a varying order (last-bit differences); 6 decimals make the same
+    # data give the same bits, so training and decisions are reproducible (issues 12, 13).
+    out = out.with_columns(cs.float().round(FLOAT_DECIMALS))
     return out.select("customer_id", "as_of", *(i.name for i in infos))
 
 

@@ -8,15 +8,16 @@ Row-level faults (a zero amount, an unknown method, ...) affect single rows: tho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from features.casting import describe_dtype, to_contract
+from features.config import FeatureConfig
 from features.errors import Fault
-from features.schemas import CHANNELS, METHODS, OUTCOMES, TableSpec
+from features.schemas import CHANNELS, METHODS, OUTCOMES, Tables, TableSpec
 
 _EXAMPLE_COLUMNS = 6
 
@@ -189,3 +190,76 @@ def rejection_reason(table: str, ctx: RowContext) -> pl.Expr:
     for rule in rules[1:]:
         expr = expr.when(rule.rejects(ctx).fill_null(False)).then(pl.lit(rule.reason))
     return expr.otherwise(None).alias("reason")
+
+
+# ---- coverage warnings: problems a foreign bank's export hits (warnings, not faults) ----
+
+COVERAGE_GAP_DAYS = 62
+
+
+def transaction_gap_warnings(
+    last_booking: date, ends: dict[str, date | None], gap_days: int = COVERAGE_GAP_DAYS
+) -> list[str]:
+    """Transactions that end long before another table does (`ends`: table -> its last date):
+    dates after the last booking have no payments behind them."""
+    return [
+        f"transactions end {last_booking} but {table} run to {until}: dates after "
+        f"{last_booking} have no payments behind them (the calendar uses the transactions)"
+        for table, until in ends.items()
+        if until is not None and (until - last_booking).days > gap_days
+    ]
+
+
+def uncategorised_share(tables: Tables, config: FeatureConfig) -> tuple[float, int]:
+    """(share, rows) of transactions that no rule categorises beyond how the money moved: no
+    rule matched, or only a rule that reads nothing but a transfer or card method (e.g.
+    `transfers`, `shopping_other_card`). Cash, fee and interest by method are categorised."""
+    from features.categories import METHOD_FALLBACK, load_ruleset, rule_name_expr, split_rules
+
+    ruleset = load_ruleset(config)
+    generic = [
+        r.name
+        for r in ruleset.rules
+        if r.method
+        and not (r.counterparty or r.iban or r.mcc or r.mcc_range or r.description)
+        and not set(r.method) & set(METHOD_FALLBACK)
+    ]
+    rows, combos = split_rules(tables.transactions, ruleset)
+    named = combos.select("_rule_key", rule_name_expr(ruleset).alias("rule")).collect()
+    vague = named.filter(pl.col("rule").is_null() | pl.col("rule").is_in(generic))
+    counts = rows.select(pl.len(), pl.col("_rule_key").is_in(vague["_rule_key"].implode()).sum())
+    n, bad = counts.collect().row(0)
+    return (bad / n if n else 0.0), n
+
+
+def coverage_warnings(
+    tables: Tables, config: FeatureConfig, described_products: Iterable[str] | None = None
+) -> list[str]:
+    """Warnings for `propensity validate`: transactions ending long before the products or
+    customers tables, a share of uncategorised transactions above
+    `config.uncategorised_warning`, and products in the data no `[[products]]` entry describes."""
+    last = tables.transactions.select(pl.col("booked_at").max()).collect().item()
+    out: list[str] = []
+    if last is not None:
+        ends = {
+            "products": tables.products.select(pl.col("opened_at").max()).collect().item(),
+            "customers": tables.customers.select(pl.col("customer_since").max()).collect().item(),
+        }
+        out += transaction_gap_warnings(last.date(), ends)
+    share, n = uncategorised_share(tables, config)
+    if n and share > config.uncategorised_warning:
+        out.append(
+            f"transactions: {share:.0%} of {n:,} rows match no categorisation rule beyond "
+            f"their booking method (above {config.uncategorised_warning:.0%}): add rules for "
+            "this bank's counterparties and descriptions in [features] rules or rules_file"
+        )
+    if described_products is not None:
+        known = set(described_products)
+        found = tables.products.select(pl.col("product").unique()).collect()["product"]
+        unknown = sorted(p for p in found.to_list() if p not in known)
+        if unknown:
+            out.append(
+                f"products: {', '.join(unknown)} have no [[products]] entry, so they are "
+                "neither trained nor offered; add entries (with credit = true/false) to use them"
+            )
+    return out

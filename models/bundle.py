@@ -137,7 +137,15 @@ def _numeric(dtype: pl.DataType) -> bool:
 
 # Settings that do not shape the model's input: the distress check is eligibility, and the rule
 # sources are replaced by the effective rules they produce (a rules file counts by content).
-_NOT_FEATURE_SETTINGS = {"distress", "rules", "rules_file", "disabled_rules"}
+# settings that never change a model input value (currency only labels the reason texts)
+_NOT_FEATURE_SETTINGS = {
+    "distress",
+    "rules",
+    "rules_file",
+    "disabled_rules",
+    "currency",
+    "uncategorised_warning",
+}
 
 
 def feature_settings(config: FeatureConfig) -> dict[str, Any]:

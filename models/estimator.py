@@ -20,6 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from models.lgbm_params import DEFAULTS
+
 log = logging.getLogger(__name__)
 
 
@@ -32,16 +34,16 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 1000,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 100,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        reg_lambda: float = 1.0,
-        max_bin: int = 255,
-        early_stopping_rounds: int = 50,
-        n_jobs: int = 2,
+        n_estimators: int = DEFAULTS["n_estimators"],
+        learning_rate: float = DEFAULTS["learning_rate"],
+        num_leaves: int = DEFAULTS["num_leaves"],
+        min_child_samples: int = DEFAULTS["min_child_samples"],
+        subsample: float = DEFAULTS["subsample"],
+        colsample_bytree: float = DEFAULTS["colsample_bytree"],
+        reg_lambda: float = DEFAULTS["reg_lambda"],
+        max_bin: int = DEFAULTS["max_bin"],
+        early_stopping_rounds: int = DEFAULTS["early_stopping_rounds"],
+        n_jobs: int = DEFAULTS["n_jobs"],
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -70,6 +72,10 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
             max_bin=self.max_bin,
             n_jobs=self.n_jobs,
             random_state=self.random_state,
+            # Bit-identical models for the same data, seed and thread count: deterministic
+            # histogram sums, one fixed histogram layout (no timing-based auto choice).
+            deterministic=True,
+            force_col_wise=True,
             verbose=-1,
         )
 

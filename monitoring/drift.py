@@ -15,78 +15,19 @@ import json
 import math
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-REFERENCE_ARTIFACT = "drift_reference.json"
-REFERENCE_BINS = 10  # deciles; fixed when the model is trained, stored in the reference
-SCORE = "score"
+from models.drift_reference import (  # noqa: F401  (re-exported)
+    NUMERIC,
+    REFERENCE_ARTIFACT,
+    REFERENCE_BINS,
+    SCORE,
+    bin_expr,
+    bin_shares,
+    reference_profile,
+)
+
 _FLOOR = 1e-4
-NUMERIC = (pl.Boolean,)
-
-
-def _bin_expr(name: str, edges: list[float]) -> pl.Expr:
-    """Bin number 0..len(edges) (right-closed), -1 for null/NaN."""
-    x = pl.col(name).cast(pl.Float64)
-    above = pl.sum_horizontal([(x > e).cast(pl.Int32) for e in edges]) if edges else pl.lit(0)
-    return pl.when(x.is_null() | x.is_nan()).then(pl.lit(-1)).otherwise(above).alias(name)
-
-
-def _shares(frame: pl.DataFrame, edges: dict[str, list[float]]) -> dict[str, dict[int, float]]:
-    """Share of rows per bin per column (bin -1: null)."""
-    if frame.height == 0:
-        return {c: {} for c in edges}
-    binned = frame.select(_bin_expr(c, e) for c, e in edges.items())
-    counts = (
-        binned.unpivot(variable_name="name", value_name="bin")
-        .group_by("name", "bin")
-        .len()
-        .with_columns(share=pl.col("len") / frame.height)
-    )
-    out: dict[str, dict[int, float]] = {c: {} for c in edges}
-    for name, b, share in counts.select("name", "bin", "share").iter_rows():
-        out[name][int(b)] = float(share)
-    return out
-
-
-def _edges(frame: pl.DataFrame, bins: int) -> dict[str, list[float]]:
-    qs = [i / bins for i in range(1, bins)]
-    numeric = frame.select(pl.all().cast(pl.Float64).fill_nan(None))
-    quant = numeric.select(
-        pl.concat_list([pl.col(c).quantile(q, "linear") for q in qs]).alias(c)
-        for c in numeric.columns
-    ).row(0, named=True)
-    return {
-        c: sorted({float(v) for v in (vals or []) if v is not None}) for c, vals in quant.items()
-    }
-
-
-def reference_profile(
-    features: pl.DataFrame,
-    scores: np.ndarray | pl.Series | None = None,
-    bins: int = REFERENCE_BINS,
-    max_rows: int = 200_000,
-) -> dict[str, Any]:
-    """The training distribution of each feature (and of the model's score): edges and shares.
-
-    More than `max_rows` rows are sampled (seeded): deciles need no more, and training stays fast.
-    """
-    frame = features.select(c for c, t in features.schema.items() if t.is_numeric() or t in NUMERIC)
-    if scores is not None:
-        frame = frame.with_columns(pl.Series(SCORE, np.asarray(scores, dtype=np.float64)))
-    if frame.height > max_rows:
-        frame = frame.sample(max_rows, seed=0)
-    edges = _edges(frame, bins)
-    shares = _shares(frame, edges)
-    return {
-        "version": 1,
-        "bins": bins,
-        "rows": frame.height,
-        "columns": {
-            c: {"edges": edges[c], "shares": {str(b): s for b, s in shares[c].items()}}
-            for c in frame.columns
-        },
-    }
 
 
 def psi(reference: dict[int, float], current: dict[int, float]) -> float:
@@ -124,7 +65,7 @@ def compare(
     if scores is not None and SCORE in cols:
         frame = frame.with_columns(scores.cast(pl.Float64).alias(SCORE))
     edges = {c: [float(e) for e in cols[c]["edges"]] for c in frame.columns}
-    now = _shares(frame, edges)
+    now = bin_shares(frame, edges)
     rows = [
         (
             c,

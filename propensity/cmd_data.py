@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from features.io import LoadResult, load_tables
@@ -38,10 +39,20 @@ def register(app: typer.Typer) -> None:
         rejected_out: Path = typer.Option(
             Path("rejected"), "--rejected-out", help="where rejected rows are written"
         ),
+        config: Path | None = typer.Option(None, "--config", help="propensity TOML config"),
     ) -> None:
         """Check a data directory against the data contract; quarantine bad rows."""
-        result = load_tables(data_dir, rejected_out=rejected_out, strict=strict)
+        from features.validate import coverage_warnings
+        from propensity.config import load_config
+
+        app_config = load_config(config)
+        result = load_tables(
+            data_dir, rejected_out=rejected_out, strict=strict, options=app_config.data
+        )
         print_load_report(result)
+        names = [p.name for p in app_config.products]
+        for warning in coverage_warnings(result.tables, app_config.features, names):
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if result.n_rejected:
             console.print(f"{result.n_rejected:,} rejected row(s) written to {rejected_out}/")
         else:

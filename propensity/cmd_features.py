@@ -38,8 +38,9 @@ def write_features(data_dir: Path, as_of: date, out: Path, config_path: Path | N
     from features.pipeline import build_features, excluded_counts
     from propensity.config import load_config
 
-    config = load_config(config_path).features
-    gate = profilable(load_tables(Path(data_dir)).tables)
+    app = load_config(config_path)
+    config = app.features
+    gate = profilable(load_tables(Path(data_dir), options=app.data).tables)
     dropped = excluded_counts(gate.tables, as_of, config)
     frame = build_features(gate.tables, as_of, config).collect(engine="streaming")
     out.parent.mkdir(parents=True, exist_ok=True)

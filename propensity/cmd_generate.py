@@ -19,18 +19,35 @@ def register(app: typer.Typer) -> None:
 
     @app.command("generate")
     def generate(
-        customers: int = typer.Option(10_000, "--customers", help="number of customers"),
-        months: int = typer.Option(24, "--months", help="simulated months before --end"),
+        customers: int | None = typer.Option(
+            None, "--customers", help="number of customers (dutch 10,000; foreign 3,000)"
+        ),
+        months: int | None = typer.Option(
+            None, "--months", help="simulated months before --end (dutch 24; foreign 15)"
+        ),
         seed: int = typer.Option(0, "--seed", help="random seed: same seed, same bytes"),
         out: Path = typer.Option(..., "--out", help="directory to write the tables to"),
-        end: str = typer.Option(
-            "2026-11-01", "--end", help="first day after the period (a month start)"
+        end: str | None = typer.Option(
+            None,
+            "--end",
+            help="first day after the period, a month start (dutch 2026-11-01; foreign 2025-07-01)",
+        ),
+        profile: str = typer.Option(
+            "dutch",
+            "--profile",
+            help="dutch, or foreign: GBP, no mcc/location/country, English descriptions, "
+            "products deposit, travel_insurance, credit_card, loan, zoned timestamps",
         ),
     ) -> None:
-        """Write a synthetic Dutch bank: the five contract tables plus truth.parquet."""
+        """Write a synthetic bank (Dutch by default): the five contract tables plus
+        truth.parquet."""
         from synthbank import generate as run
+        from synthbank.profiles import get_profile
 
-        end_date = parse_date(end, "--end")
+        chosen = get_profile(profile)
+        customers = chosen.customers if customers is None else customers
+        months = chosen.months if months is None else months
+        end_date = chosen.end if end is None else parse_date(end, "--end")
         with Progress(
             TextColumn("generating customer chunks"),
             BarColumn(),
@@ -43,7 +60,7 @@ def register(app: typer.Typer) -> None:
             def step(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = run(customers, months, seed, out, end=end_date, progress=step)
+            result = run(customers, months, seed, out, end=end_date, progress=step, profile=profile)
         table = Table(title=f"synthetic bank in {result.out}")
         table.add_column("table")
         table.add_column("rows", justify="right")

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         names = split_names(products) if products else [p.name for p in config.products]
         uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
         models = load_models(names, alias, uri)
-        tables = load_tables(data_dir).tables
+        tables = load_tables(data_dir, options=config.data).tables
         scored = score_customers(tables, day, config.features, models.bundles)
         out.parent.mkdir(parents=True, exist_ok=True)
         scored.scores.write_parquet(out)
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         day = parse_date(as_of, "--as-of")
         config = app_config(config_path, work_dir, ledger_url, tracking_uri, campaigns)
         uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
-        table_data = load_tables(data_dir).tables
+        table_data = load_tables(data_dir, options=config.data).tables
         result = decide_run(
             table_data,
             config.engine_config(uri, alias),

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from propensity.options import parse_date, split_names
@@ -44,6 +45,25 @@ def results_table(results: dict[str, ProductResult]) -> Table:
     return table
 
 
+def plan_table(results: dict[str, ProductResult]) -> Table | None:
+    """The calendar: one row per snapshot date (its role), positives per product."""
+    plan = next((r.plan for r in results.values() if r.plan is not None), None)
+    if plan is None:
+        return None
+    s = plan.snapshots
+    table = Table(title="Training plan: positives per snapshot", caption="\n".join(plan.lines()))
+    table.add_column("snapshot")
+    table.add_column("role")
+    shown = [p for p, r in results.items() if r.positives]
+    for product in shown:
+        table.add_column(product, justify="right")
+    roles = [(d, "train") for d in s.train] + [(s.validation, "validation"), (s.test, "test")]
+    for day, role in roles:
+        cells = [str(results[p].positives.get(day, 0)) for p in shown]
+        table.add_row(day.isoformat(), role, *cells)
+    return table
+
+
 def run_train(
     data_dir: Path,
     *,
@@ -55,6 +75,7 @@ def run_train(
     promote: bool,
     tracking_uri: str | None,
     config_path: Path | None,
+    as_of: str | None = None,
 ) -> dict[str, ProductResult]:
     """Load the config, apply the flags, train with a progress bar, print and write metrics."""
     from propensity.config import load_config
@@ -69,6 +90,7 @@ def run_train(
         }
     )
     names = split_names(products) if products else None
+    as_of_date = as_of and parse_date(as_of, "--as-of")
     with step_progress(console, "loading the tables") as step:
         results = train_from_dir(
             data_dir,
@@ -80,11 +102,16 @@ def run_train(
             promote=promote,
             feature_config=app.features,
             progress=step,
+            as_of=as_of_date,
+            input_options=app.data,
         )
+    plan = plan_table(results)
+    if plan is not None:
+        console.print(plan)
     console.print(results_table(results))
     for product, result in results.items():
         if not result.trained:
-            console.print(f"[yellow]{product}[/]: {result.message}")
+            console.print(f"[yellow]{product}[/]: {escape(result.message)}")
     if metrics_out is not None:
         console.print(f"metrics written to {write_metrics(results, metrics_out)}")
     return results
@@ -97,7 +124,9 @@ def register(app: typer.Typer) -> None:
     def train(
         data_dir: Path = typer.Argument(..., help="directory holding the contract tables"),
         products: str | None = typer.Option(
-            None, "--products", help="comma-separated products; default: every product in the data"
+            None,
+            "--products",
+            help="comma-separated subset of the configured [[products]]; default: all of them",
         ),
         horizon_days: int | None = typer.Option(
             None, "--horizon-days", help="label window (default 90)"
@@ -118,6 +147,11 @@ def register(app: typer.Typer) -> None:
             None, "--tracking-uri", help="MLflow tracking URI; default: SQLite in the work dir"
         ),
         config: Path | None = typer.Option(None, "--config", help="propensity TOML config"),
+        as_of: str | None = typer.Option(
+            None,
+            "--as-of",
+            help="train as of YYYY-MM-DD: only data known before it; no label reaches past it",
+        ),
     ) -> None:
         """Train, calibrate, evaluate and register one propensity model per product."""
         run_train(
@@ -130,4 +164,5 @@ def register(app: typer.Typer) -> None:
             promote=promote,
             tracking_uri=tracking_uri,
             config_path=config,
+            as_of=as_of,
         )

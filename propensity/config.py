@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.config import FeatureConfig
+from features.config import FeatureConfig, InputOptions
 from features.config_errors import config_error
 from features.errors import ConfigError
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
@@ -32,8 +32,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataConfig(Strict):
-    """Where the input tables are; without a path the built-in synthetic bank is used."""
+class DataConfig(InputOptions):
+    """Where the input tables are (no path: the synthetic bank) and how to read them."""
 
     path: Path | None = Field(None, description="data directory; empty: the synthetic bank")
 

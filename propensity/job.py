@@ -93,7 +93,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     work.mkdir(parents=True, exist_ok=True)
     data_dir = config.data.path or synthetic_data_dir(config, step)
     step("validating the input tables", 0.1)
-    load = load_tables(data_dir)
+    load = load_tables(data_dir, options=config.data)
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
@@ -113,6 +113,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
         promote=config.run.promote,
         feature_config=config.features,
+        as_of=as_of,  # time travel: nothing known on or after the run date is trained on
     )
     step("scoring and selecting", 0.75)
     with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask

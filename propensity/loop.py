@@ -24,7 +24,7 @@ def _observed(config: AppConfig, data: Path | None) -> tuple[pl.LazyFrame, date]
     data_dir = data or config.data.path
     if data_dir is None:
         return empty_frame(PRODUCTS), date.today()
-    tables = load_tables(data_dir).tables
+    tables = load_tables(data_dir, options=config.data).tables
     return tables.products, default_as_of(tables)
 
 

@@ -32,6 +32,7 @@ from features.errors import ContractError
 from features.io import find_table, scan_table
 from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
+from features.timetravel import as_known_at
 from features.validate import RowContext, cast_to_contract, rejection_reason
 from models.bundle import ModelBundle
 from serving.config import ServingConfig
@@ -189,7 +190,7 @@ def score_bucket(
 ) -> BucketResult:
     """Consent gate, features, scores, distress flags and eligibility facts of one bucket
     (objectors never reach a feature). LightGBM gets as many threads as polars has here."""
-    gate = consent_gate(bucket_tables(bucket, today))
+    gate = consent_gate(as_known_at(bucket_tables(bucket, today), as_of))
     features = build_features(gate.tables, as_of, feature_config).collect()
     local = with_threads(bundles, pl.thread_pool_size())
     scores = score_features(features, local) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
@@ -211,10 +212,11 @@ def explain_bucket(
     pairs: pl.DataFrame,
     as_of: date,
     k: int,
+    feature_config: FeatureConfig | None = None,
 ) -> pl.DataFrame:
     """Reasons for the bucket's chosen pairs, from the features built there."""
     local = with_threads(bundles, pl.thread_pool_size())
-    return explain_features(result.features, local, pairs, as_of, k)
+    return explain_features(result.features, local, pairs, as_of, k, feature_config)
 
 
 @dataclass
@@ -236,14 +238,22 @@ class BucketScored:
         parts = self.backend.gather(handles)
         return pl.concat(parts).sort("customer_id")
 
-    def explainer(self, as_of: date, k: int) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    def explainer(
+        self, as_of: date, k: int, feature_config: FeatureConfig | None = None
+    ) -> Callable[[pl.DataFrame], pl.DataFrame]:
         """An `Explainer` that sends each chosen pair to the bucket holding its features."""
 
         def explain(pairs: pl.DataFrame) -> pl.DataFrame:
             routed = pairs.join(self.owner, "customer_id").partition_by("_bucket", as_dict=True)
             handles = [
                 self.backend.submit(
-                    explain_bucket, self.results[i], self.bundles, rows.drop("_bucket"), as_of, k
+                    explain_bucket,
+                    self.results[i],
+                    self.bundles,
+                    rows.drop("_bucket"),
+                    as_of,
+                    k,
+                    feature_config,
                 )
                 for (i,), rows in sorted(routed.items())
             ]

@@ -50,7 +50,7 @@ class Campaign(BaseModel):
     end: date
     capacity: dict[Channel, int] = Field(description="contacts per channel per run")
     min_propensity: float = Field(0.0, ge=0.0, le=1.0)
-    value: float = Field(1.0, gt=0.0, description="value of one acceptance, EUR")
+    value: float = Field(1.0, gt=0.0, description="value of one acceptance, in the bank's currency")
     control_share: float = Field(0.1, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")

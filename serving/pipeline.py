@@ -22,6 +22,7 @@ from features.config import FeatureConfig
 from features.errors import ConfigError, ModelNotFoundError
 from features.pipeline import build_features
 from features.schemas import Tables
+from features.timetravel import as_known_at
 from models.bundle import ModelBundle
 from serving.batch import run_selection
 from serving.config import Campaign, ServingConfig
@@ -117,7 +118,7 @@ def score_customers(
 ) -> Scored:
     """Features and scores of every customer who may be profiled (objectors never get here)."""
     check_models(bundles, feature_config)
-    gate = consent_gate(tables)
+    gate = consent_gate(as_known_at(tables, as_of))
     features = build_features(gate.tables, as_of, feature_config).collect()
     log.info("built features for %d consenting customer(s) as of %s", features.height, as_of)
     scores = score_features(features, bundles) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
@@ -139,7 +140,7 @@ def _explainer(
         return feature_explainer(tables, as_of, bundles, config.features, k=k)
 
     def explain(pairs: pl.DataFrame) -> pl.DataFrame:
-        return explain_features(scored.features, bundles, pairs, as_of, k)
+        return explain_features(scored.features, bundles, pairs, as_of, k, config.features)
 
     return explain
 
@@ -163,6 +164,7 @@ def decide_run(
     `compute` (`serving.buckets`), scoring runs per customer bucket (in process or on Dask)
     and only the selection runs here; the features then stay in the buckets.
     """
+    tables = as_known_at(tables, as_of)  # time travel: nothing on or after the run date
     active = active_campaigns(config.campaigns, as_of)
     notes = []
     if len(active) < len(config.campaigns):
@@ -191,7 +193,7 @@ def decide_run(
     served = set(scores["product"].unique())
     campaigns = [c for c in active if c.product in served]
     if reasons and bucketed is not None:  # the features stay in the buckets: explain there
-        explain = bucketed.explainer(as_of, config.serving.reasons_per_offer)
+        explain = bucketed.explainer(as_of, config.serving.reasons_per_offer, config.features)
     else:
         explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
     summary = run_selection(

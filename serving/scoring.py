@@ -78,18 +78,20 @@ def explain_features(
     pairs: pl.DataFrame,
     as_of: date,
     k: int = 3,
+    feature_config: FeatureConfig | None = None,
 ) -> pl.DataFrame:
-    """Top-k positive contributions of each (customer, product) pair as plain sentences."""
+    """Top-k positive contributions of each (customer, product) pair as plain sentences
+    (amounts in the currency of `feature_config`)."""
     parts = []
     for product, group in pairs.partition_by("product", as_dict=True).items():
         rows = features.join(group.select("customer_id"), "customer_id", "semi")
-        # sentences show whole euros, counts and days: 2 decimals keeps them and lets equal
+        # sentences show whole currency units, counts and days: 2 decimals keeps them and lets equal
         # values share one sentence
         top = top_contributions(bundles[product[0]], rows, k=max(k, 1)).with_columns(
             pl.col("value").round(2)
         )
         texts = top.select("feature", "value").unique()
-        sentences = [reason_text(f, v, as_of) for f, v in texts.iter_rows()]
+        sentences = [reason_text(f, v, as_of, feature_config) for f, v in texts.iter_rows()]
         texts = texts.with_columns(text=pl.Series(sentences, dtype=pl.String()))
         parts.append(
             top.join(texts, ["feature", "value"], "left", nulls_equal=True)
@@ -117,6 +119,6 @@ def feature_explainer(
         ids = pairs.select("customer_id").unique().lazy()
         subset = restrict(tables, consenting_ids(tables).join(ids, "customer_id", "semi"))
         features = build_features(subset, as_of, feature_config or FeatureConfig()).collect()
-        return explain_features(features, bundles, pairs, as_of, k)
+        return explain_features(features, bundles, pairs, as_of, k, feature_config)
 
     return explain

@@ -27,6 +27,7 @@ from synthbank.calendar import Calendar
 from synthbank.events import make_events
 from synthbank.openings import simulate
 from synthbank.population import make_population
+from synthbank.profiles import PROFILES, Profile, get_profile
 from synthbank.rows import Ctx
 from synthbank.vocab import Vocabs
 
@@ -135,7 +136,7 @@ def _write_part(table: pa.Table, path: Path) -> None:
         table,
         path,
         compression="snappy",
-        use_dictionary=DICTIONARY_COLUMNS,
+        use_dictionary=[c for c in DICTIONARY_COLUMNS if c in table.column_names],
         write_statistics=["customer_id", "booked_at"],  # min/max of every string is costly
         store_schema=False,
     )
@@ -147,6 +148,7 @@ def _write_chunks(
     cal: Calendar,
     parts: Path,
     progress: Callable[[int, int], None] | None,
+    profile: Profile = PROFILES["dutch"],
 ) -> tuple[int, dict[str, list[pl.DataFrame]]]:
     """Simulate every chunk and write its transactions; return the row count and the small
     tables. Writing chunk i (Arrow releases the GIL) overlaps with simulating chunk i+1."""
@@ -159,10 +161,11 @@ def _write_chunks(
             if pending is not None:
                 pending.result()
             path = parts / f"part-{i:05d}.parquet"
-            pending = writer.submit(_write_part, chunk.transactions, path)
-            rows += chunk.transactions.num_rows
+            transactions = profile.transactions(chunk.transactions)
+            pending = writer.submit(_write_part, transactions, path)
+            rows += transactions.num_rows
             for name, frame in chunk.small.items():
-                small[name].append(frame)
+                small[name].append(profile.small(name, frame))
             if progress is not None:
                 progress(i + 1, n_chunks)
         if pending is not None:
@@ -177,19 +180,26 @@ def generate(
     out: Path,
     end: date = DEFAULT_END,
     progress: Callable[[int, int], None] | None = None,
+    profile: str = "dutch",
 ) -> GenerateResult:
     """Write a bank of `customers` over the `months` whole months before `end` into `out`.
+
+    `profile` (`synthbank.profiles`): "dutch" (default) or "foreign" (another currency and
+    product names, no mcc/location/country, English descriptions, zoned timestamps).
 
     Same arguments, same bytes. `progress(done, total)` is called after every chunk. The
     tables are written next to `out` and moved in only when all are done, so an interrupted
     run leaves `out` as it was.
     """
+    chosen = get_profile(profile)
     _check(customers, months, end)
     out = Path(out)
     staging = _staging(out)
     cal = Calendar(end=end, months=months)
     try:
-        tx_rows, small = _write_chunks(customers, seed, cal, staging / "transactions", progress)
+        tx_rows, small = _write_chunks(
+            customers, seed, cal, staging / "transactions", progress, chosen
+        )
         result = GenerateResult(out=out, rows={"transactions": tx_rows})
         for name, frames in small.items():
             frame = pl.concat(frames)

@@ -3,43 +3,65 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.lgbm_params import DEFAULTS as D
+from models.lgbm_params import adaptive_params
 
 if TYPE_CHECKING:
     from models.estimator import PropensityEstimator
 
 
 class LightGBMParams(BaseModel):
-    """LightGBM hyperparameters. Defaults suit tens to hundreds of thousands of rows with a
-    few percent positives, tuned on the 50k-customer benchmark bank where larger trees, lower
-    learning rates and more bins gained < 0.005 ROC-AUC at two to four times the fit time:
-    early stopping on the validation log-loss picks the number of trees; `min_child_samples`
-    keeps leaves from fitting a handful of positives; row and column subsampling reduce
-    variance and time. No class weights: probabilities stay honest.
+    """LightGBM hyperparameters; the defaults live in `models.lgbm_params.DEFAULTS`.
+
+    Early stopping on the validation log-loss picks the number of trees; row and column
+    subsampling reduce variance and time; no class weights, so probabilities stay honest.
+    `num_leaves`, `min_child_samples` and `reg_lambda` left empty adapt to the training set
+    (`models.lgbm_params.adaptive_params`: leaves of clip(rows / 20, 20, 300) rows; 7 leaves
+    under 1,000 positives; `reg_lambda = clip(2000 / positives, 1, 10)`); a
+    value set here is used as given. Training is deterministic: same data, seed and `n_jobs`,
+    same model, bit for bit.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_estimators: int = Field(500, ge=1, description="upper bound; early stopping picks fewer")
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2, description="small trees: the signal is a few interactions")
-    min_child_samples: int = Field(300, ge=1, description="min rows per leaf (few positives)")
-    subsample: float = Field(0.5, gt=0, le=1, description="row fraction per tree (bagging)")
-    colsample_bytree: float = Field(0.5, gt=0, le=1, description="feature fraction per tree")
-    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf values")
-    max_bin: int = Field(63, ge=15, le=1023, description="histogram bins per feature")
-    early_stopping_rounds: int = Field(30, ge=1, description="patience on validation log-loss")
+    n_estimators: int = Field(D["n_estimators"], ge=1, description="upper bound; early stopping")
+    learning_rate: float = Field(D["learning_rate"], gt=0, le=1)
+    num_leaves: int | None = Field(None, ge=2, description="empty: adapts to the positives")
+    min_child_samples: int | None = Field(
+        None, ge=1, description="min rows per leaf; empty: adapts to the positives"
+    )
+    subsample: float = Field(D["subsample"], gt=0, le=1, description="row fraction per tree")
+    colsample_bytree: float = Field(
+        D["colsample_bytree"], gt=0, le=1, description="feature fraction per tree"
+    )
+    reg_lambda: float | None = Field(
+        None, ge=0, description="L2 penalty on leaf values; empty: adapts to the positives"
+    )
+    max_bin: int = Field(D["max_bin"], ge=15, le=1023, description="histogram bins per feature")
+    early_stopping_rounds: int = Field(
+        D["early_stopping_rounds"], ge=1, description="patience on validation log-loss"
+    )
     n_jobs: int = Field(
-        2, ge=1, description="LightGBM threads; set explicitly (no oversubscription)"
+        D["n_jobs"], ge=1, description="LightGBM threads; fixed, so results are reproducible"
     )
 
-    def estimator(self, seed: int) -> PropensityEstimator:
-        """A fresh, unfitted estimator with these parameters."""
+    def resolved(self, n_rows: int, n_pos: int) -> dict[str, Any]:
+        """Every parameter, the empty ones filled in for `n_rows` rows with `n_pos` positives."""
+        params = self.model_dump()
+        for key, value in adaptive_params(n_rows, n_pos).items():
+            if params[key] is None:
+                params[key] = value
+        return params
+
+    def estimator(self, seed: int, n_rows: int = 10**9, n_pos: int = 10**9) -> PropensityEstimator:
+        """A fresh, unfitted estimator with these parameters (adapted to the training set)."""
         from models.estimator import PropensityEstimator  # loads LightGBM only when training
 
-        return PropensityEstimator(**self.model_dump(), random_state=seed)
+        return PropensityEstimator(**self.resolved(n_rows, n_pos), random_state=seed)
 
 
 class TrainingConfig(BaseModel):
@@ -62,7 +84,16 @@ class TrainingConfig(BaseModel):
     validation_as_of: date | None = Field(None, description="override the validation snapshot")
     train_as_of: tuple[date, ...] | None = Field(None, description="override training snapshots")
     min_positives: int = Field(
-        20, ge=1, description="fewer positives in train or validation and the product is skipped"
+        10,
+        ge=2,
+        description="floor: fewer positives in the training or validation snapshots and the "
+        "product is skipped",
+    )
+    few_positives: int = Field(
+        100,
+        ge=2,
+        description="fewer positives than this (but at least min_positives): trained, with a "
+        "warning that the model is uncertain",
     )
     lightgbm: LightGBMParams = LightGBMParams()
     calibration: Literal["sigmoid", "isotonic"] = Field(

@@ -10,7 +10,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
 
@@ -64,11 +64,25 @@ def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return out
 
 
-def baseline_pipeline(seed: int) -> Pipeline:
-    """Logistic regression on the same features: mean imputation (the median was 30x slower on
-    400k rows for no AUC gain), scaling."""
+def signed_log1p(x: np.ndarray, columns: list[int] | None = None) -> np.ndarray:
+    """sign(x) * log(1 + |x|) on `columns` (all when None): money spans orders of magnitude,
+    and unscaled it let a few large balances decide a linear model (AUC 0.50 on a foreign
+    bank's data)."""
+    out = np.array(x, dtype=np.float64, copy=True)
+    cols = slice(None) if columns is None else columns
+    out[:, cols] = np.sign(out[:, cols]) * np.log1p(np.abs(out[:, cols]))
+    return out
+
+
+def baseline_pipeline(seed: int, money_columns: list[int] | None = None) -> Pipeline:
+    """Logistic regression on the same features: money columns log-scaled, mean imputation
+    (the median was 30x slower on 400k rows for no AUC gain), standardisation."""
     return Pipeline(
         [
+            (
+                "log_money",
+                FunctionTransformer(signed_log1p, kw_args={"columns": list(money_columns or [])}),
+            ),
             ("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("logreg", LogisticRegression(max_iter=500, C=1.0, random_state=seed)),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from features.catalogue import is_money
 from models.bundle import ModelBundle, library_versions, schema_hash, to_matrix
 from models.calibration import ScoreCalibrator
 from training.config import TrainingConfig
@@ -25,7 +26,7 @@ def fit_bundle(
 ) -> ModelBundle:
     """LightGBM early-stopped on the validation snapshot, then calibrated on it."""
     x_val = to_matrix(data.validation.features)
-    estimator = config.lightgbm.estimator(config.seed)
+    estimator = config.lightgbm.estimator(config.seed, data.train.n, data.train.n_pos)
     estimator.fit(to_matrix(data.train.features), data.train.y, eval_set=(x_val, data.validation.y))
     raw_val = estimator.predict_proba(x_val)[:, 1]
     calibrator = ScoreCalibrator(config.calibration).fit(raw_val, data.validation.y)
@@ -42,6 +43,7 @@ def fit_bundle(
             "test_as_of": snapshots.test.isoformat(),
             "horizon_days": snapshots.horizon_days,
             "best_iteration": estimator.best_iteration_,
+            "lightgbm": {k: v for k, v in estimator.get_params().items()},
             "config": config.model_dump(mode="json"),
         },
     )
@@ -92,7 +94,8 @@ def _baseline_scores(data: ProductData, config: TrainingConfig) -> np.ndarray:
         )
         features, y = features[keep], y[keep]  # only the sample becomes a matrix
     x = to_matrix(features)
-    model = baseline_pipeline(config.seed).fit(x, y)
+    money = [i for i, name in enumerate(features.columns) if is_money(name)]
+    model = baseline_pipeline(config.seed, money).fit(x, y)
     return model.predict_proba(to_matrix(data.test.features))[:, 1]
 
 

@@ -116,7 +116,7 @@ def log_and_register(
             if plots_dir is not None:
                 mlflow.log_artifacts(str(plots_dir), "plots")
             if reference is not None:
-                from monitoring.drift import REFERENCE_ARTIFACT, reference_profile
+                from models.drift_reference import REFERENCE_ARTIFACT, reference_profile
 
                 profile = reference_profile(reference, bundle.predict_proba(reference))
                 mlflow.log_dict(profile, REFERENCE_ARTIFACT)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from features.config import FeatureConfig
+from features.config import FeatureConfig, InputOptions
+from features.errors import ConfigError
 from features.io import load_tables
-from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
+from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from training.config import TrainingConfig
-from training.train import ProductResult, Progress, products_in_data, train_products
+from training.train import ProductResult, Progress, train_products
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +40,40 @@ def train_from_dir(
     promote: bool = False,
     feature_config: FeatureConfig | None = None,
     progress: Progress | None = None,
+    as_of: date | None = None,
+    input_options: InputOptions | None = None,
 ) -> dict[str, ProductResult]:
-    """Load and validate the tables, then train `products` (default: every product in the
-    data, using the configured spec where there is one)."""
-    tables = load_tables(Path(data_dir)).tables
-    names = products or products_in_data(tables)
+    """Load and validate the tables, then train the configured products (`specs`, the
+    `[[products]]` list), or the subset named in `products`, as known at `as_of`."""
+    tables = load_tables(Path(data_dir), options=input_options).tables
     return train_products(
         tables,
         config,
-        resolve_products(specs, names),
+        select_specs(specs, products),
         work_dir,
         tracking_uri,
         truth=read_truth(data_dir),
         progress=progress,
         promote=promote,
         feature_config=feature_config,
+        as_of=as_of,
+        configured=tuple(s.name for s in specs),
     )
+
+
+def select_specs(specs: tuple[ProductSpec, ...], names: list[str] | None) -> list[ProductSpec]:
+    """The configured specs, or those named by `--products` (each must be configured)."""
+    if names is None:
+        return list(specs)
+    known = {s.name: s for s in specs}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"--products: {', '.join(unknown)} not in the configured products "
+            f"({', '.join(known)}); add a [[products]] entry, e.g. "
+            f'[[products]] name = "{unknown[0]}" credit = false'
+        )
+    return [known[n] for n in names]
 
 
 def _clean(value: Any) -> Any:

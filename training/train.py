@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,9 @@ import polars as pl
 
 from features.config import FeatureConfig
 from features.consent import consenting_tables
+from features.errors import PropensityError
 from features.schemas import DEFAULT_PRODUCTS, Tables
+from features.timetravel import as_known_at
 from models.bundle import ModelBundle
 from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
 from models.registry import resolve_tracking_uri
@@ -21,13 +23,24 @@ from training.config import TrainingConfig
 from training.dataset import ProductData, feature_columns, fingerprint, product_data
 from training.fit import Evaluation, evaluate_product, fit_bundle
 from training.labels import build_labels
+from training.positives import few_positives, positives_per_snapshot, skip_reason
 from training.register import Promotion, log_and_register, set_aliases
-from training.splits import Snapshots, choose_snapshots, data_window
+from training.splits import (
+    Snapshots,
+    TrainingPlan,
+    calendar_warnings,
+    choose_snapshots,
+    data_coverage,
+)
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 """Called with a description of the step starting and the share of the work done (0..1)."""
+
+
+class NoModelTrainedError(PropensityError):
+    """Every product was skipped: there is nothing to score with (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,9 @@ class ProductResult:
     top_features: list[str] = field(default_factory=list)
     """Features by mean |SHAP value| on the test snapshot, largest first (empty if skipped)."""
     bundle: ModelBundle | None = field(default=None, repr=False)
+    positives: dict[date, int] = field(default_factory=dict)
+    """Positive labels per snapshot date (empty for a product with no [[products]] entry)."""
+    plan: TrainingPlan | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The product's entry in the metrics JSON file."""
@@ -68,6 +84,7 @@ class ProductResult:
             "oracle_at_t_roc_auc": self.oracle_at_t_roc_auc,
             "model_version": self.version,
             "promoted": self.promoted,
+            "positives_per_snapshot": {d.isoformat(): n for d, n in self.positives.items()},
         }
 
 
@@ -88,16 +105,6 @@ def build_feature_frame(
     return build_features_many(tables, dates, feature_config or FeatureConfig()).collect()
 
 
-def _skip_reason(data: ProductData, config: TrainingConfig) -> str | None:
-    need = config.min_positives
-    for name, split in (("training", data.train), ("validation", data.validation)):
-        if split.n_pos < need:
-            return f"only {split.n_pos} positives in the {name} snapshots (need {need})"
-    if data.test.n_pos == 0 or data.test.n_pos == data.test.n:
-        return "the test snapshot has a single class, so the model cannot be evaluated"
-    return None
-
-
 def train_products(
     tables: Tables,
     config: TrainingConfig,
@@ -110,24 +117,32 @@ def train_products(
     promote: bool = False,
     feature_config: FeatureConfig | None = None,
     features: pl.DataFrame | None = None,
+    as_of: date | None = None,
+    configured: tuple[str, ...] | None = None,
 ) -> dict[str, ProductResult]:
     """Train every product; skipped products get a result with a message, not an exception.
 
-    Objectors (and customers without a consent row) are removed before features are built.
-    `features` may be given precomputed (one row per customer_id and as_of covering all the
-    snapshot dates); otherwise it is built with `features.pipeline.build_features_many`.
+    `products` is the configured list (`[[products]]`; None: the defaults); products found in
+    the data without an entry (`configured`: the names with one; default: `products`) are
+    reported as skipped, never trained. With `as_of`, the tables
+    are cut to what was known then (`features.timetravel.as_known_at`) and no snapshot or
+    label window reaches past it. Objectors (and customers without a consent row) are removed
+    before features are built. `features` may be given precomputed (one row per customer_id
+    and as_of covering all the snapshot dates). Raises `NoModelTrainedError` when every
+    product is skipped.
     """
     report = progress or (lambda _msg, _done: None)
     uri = resolve_tracking_uri(tracking_uri, work_dir)
-    consenting = consenting_tables(tables)
-    snapshots = choose_snapshots(*data_window(consenting), config)
-    specs = _specs(products, consenting)
-    log.info(
-        "snapshots: train %s, validation %s, test %s",
-        snapshots.train,
-        snapshots.validation,
-        snapshots.test,
-    )
+    known = as_known_at(tables, as_of) if as_of is not None else tables
+    consenting = consenting_tables(known)
+    coverage = data_coverage(consenting, as_of)
+    plan = TrainingPlan(coverage, choose_snapshots(coverage.start, coverage.end, config))
+    for warning in coverage.warnings() + calendar_warnings(plan.snapshots, coverage.start, config):
+        log.warning(warning)
+    snapshots = plan.snapshots
+    specs = _specs(products)
+    for line in plan.lines():
+        log.info("plan: %s", line)
     report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
     if features is None:
         features = build_feature_frame(consenting, snapshots.all_dates, feature_config)
@@ -137,15 +152,30 @@ def train_products(
     results: dict[str, ProductResult] = {}
     for i, spec in enumerate(specs):
         report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
-        results[spec.name] = _train_one(run, spec, truth, promote)
+        results[spec.name] = replace(_train_one(run, spec, truth, promote), plan=plan)
         log.info("%s: %s", spec.name, results[spec.name].message)
+    described = set(configured) if configured is not None else {s.name for s in specs}
+    for name in unconfigured_products(consenting, described):
+        message = "not trained: no [[products]] entry describes it"
+        log.warning("%s: found in the products table but %s", name, message)
+        results[name] = ProductResult(name, False, message, plan=plan)
     report("done", 1.0)
+    if not any(r.trained for r in results.values()):
+        raise NoModelTrainedError(
+            "no model could be trained:\n"
+            + "\n".join(f"  - {p}: {r.message}" for p, r in results.items())
+        )
     return results
 
 
-def _specs(products: list[ProductSpec] | list[str] | None, tables: Tables) -> list[ProductSpec]:
+def unconfigured_products(tables: Tables, described: set[str]) -> list[str]:
+    """Products in the data that no configured spec describes (reported, not trained)."""
+    return [p for p in products_in_data(tables) if p not in described]
+
+
+def _specs(products: list[ProductSpec] | list[str] | None) -> list[ProductSpec]:
     if products is None:
-        return resolve_products(DEFAULT_PRODUCT_SPECS, products_in_data(tables))
+        return list(DEFAULT_PRODUCT_SPECS)
     return [
         p if isinstance(p, ProductSpec) else resolve_products(DEFAULT_PRODUCT_SPECS, [p])[0]
         for p in products
@@ -184,9 +214,16 @@ def _train_one(
     labels = build_labels(run.tables, spec, s.all_dates, s.horizon_days).collect()
     data = product_data(run.features, labels, s, run.names)
     counts = _counts(data)
-    reason = _skip_reason(data, run.config)
+    positives = positives_per_snapshot(labels)
+    reason = skip_reason(data, run.config)
     if reason is not None:
-        return ProductResult(spec.name, False, f"skipped: {reason}", counts=counts)
+        log.warning("%s: skipped: %s", spec.name, reason)
+        return ProductResult(
+            spec.name, False, f"skipped: {reason}", counts=counts, positives=positives
+        )
+    caution = few_positives(data, run.config)
+    if caution is not None:
+        log.warning("%s: %s", spec.name, caution)
     bundle = fit_bundle(spec.name, data, run.names, s, run.config)
     bundle = bundle.with_feature_config(run.feature_config)  # checked when it scores
     evaluation = evaluate_product(
@@ -194,10 +231,11 @@ def _train_one(
     )
     version, decision = _register(run, spec, bundle, evaluation, data, counts, promote)
     auc = evaluation.model["roc_auc"]
+    note = f"; {caution}" if caution else ""
     return ProductResult(
         spec.name,
         True,
-        f"version {version}, test ROC-AUC {auc:.3f}; {decision.reason}",
+        f"version {version}, test ROC-AUC {auc:.3f}; {decision.reason}{note}",
         metrics=evaluation.model,
         baseline=evaluation.baseline,
         oracle_roc_auc=evaluation.oracle_roc_auc,
@@ -207,6 +245,7 @@ def _train_one(
         promoted=decision.promoted,
         top_features=evaluation.top_features[:20],
         bundle=bundle.with_version(version),
+        positives=positives,
     )
 
 
@@ -267,5 +306,5 @@ def _params(
         "n_features": len(names),
         "feature_schema_hash": bundle.schema_hash,
         "best_iteration": bundle.estimator.best_iteration_,
-        **{f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
+        **{f"lgbm_{k}": v for k, v in bundle.training["lightgbm"].items()},
     }

@@ -118,7 +118,8 @@ def test_campaign_for_a_product_without_products_entry_is_an_error_at_load(
     )  # fmt: skip
     assert proc.returncode == 2 and "no [[products]] entry" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "w").exists()
-    path.write_text(CAMPAIGN.format(product="loan") + '[[products]]\nname = "loan"\n')
+    loan = '[[products]]\nname = "loan"\ncredit = true\n'
+    path.write_text(CAMPAIGN.format(product="loan") + loan)
     assert load_config(path).campaigns[0].product == "loan"
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import polars as pl
+import pytest
 
 from features.consent import consenting_tables
+from features.errors import ConfigError
 from features.expressions import full_years
 from features.schemas import Tables
-from models.products import ProductSpec
+from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec, resolve_products
 from training.labels import build_labels
 
 T = date(2026, 1, 1)
@@ -78,10 +80,18 @@ def test_savings_population_and_labels_match_the_hand_built_example():
 
 
 def test_product_names_from_the_data_work_without_code():
-    labels = _labels(ProductSpec(name="loan"))
+    labels = _labels(ProductSpec(name="loan", credit=True))
     assert labels["a"] == 1
     assert sum(labels.values()) == 1
     assert {"f", "h", "i", "j", "k"}.isdisjoint(labels)
+
+
+def test_a_product_outside_the_defaults_must_say_whether_it_is_credit():
+    with pytest.raises(ValueError, match="set credit = true or false"):
+        ProductSpec(name="loan")
+    assert ProductSpec(name="credit_card").credit and not ProductSpec(name="savings").credit
+    with pytest.raises(ConfigError, match=r"product 'loan' has no \[\[products\]\] entry"):
+        resolve_products(DEFAULT_PRODUCT_SPECS, ["loan"])
 
 
 def test_min_age_is_configurable():

@@ -12,6 +12,7 @@ from mlflow.exceptions import MlflowException
 from features.errors import ModelNotFoundError
 from features.schemas import Tables
 from models.bundle import ModelBundle
+from models.products import ProductSpec
 from models.registry import load_bundle, mlflow_session
 from training.config import LightGBMParams, TrainingConfig
 from training.train import ProductResult, train_products
@@ -35,7 +36,8 @@ def _alias(client: MlflowClient, alias: str) -> str:
 
 
 def test_first_run_registers_champion_and_skips_rare_product(bank: Bank, store):
-    results = _train(bank, store, GOOD, products=None)
+    rare_spec = ProductSpec(name="rare", credit=False)
+    results = _train(bank, store, GOOD, products=[ProductSpec(name="savings"), rare_spec])
     assert list(results) == ["savings", "rare"]
     rare = results["rare"]
     assert not rare.trained and "positives" in rare.message and rare.version is None

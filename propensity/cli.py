@@ -30,6 +30,7 @@ from propensity import (
     cmd_monitoring,
     cmd_publish,
     cmd_run,
+    cmd_serve,
     cmd_serving,
     cmd_training,
 )
@@ -50,6 +51,7 @@ for module in (
     cmd_publish,
     cmd_run,
     cmd_monitoring,
+    cmd_serve,
 ):
     module.register(app)
 

@@ -22,6 +22,7 @@ from models.products import DEFAULT_PRODUCT_SPECS, ProductSpec
 from monitoring.config import MonitoringConfig
 from propensity.compute import ComputeConfig
 from serving.config import DEFAULT_CAMPAIGNS, Campaign, ContactPolicy, ServingConfig, load_campaigns
+from serving.online_config import OnlineConfig
 from serving.pipeline import EngineConfig
 from training.config import TrainingConfig
 
@@ -101,6 +102,7 @@ class AppConfig(Strict):
     mlflow: MlflowConfig = MlflowConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     compute: ComputeConfig = ComputeConfig()
+    online: OnlineConfig = OnlineConfig()
 
     @model_validator(mode="after")
     def _campaigns_name_products(self) -> AppConfig:

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     # real-time events that trigger no campaign (see serving.online)
     NO_TRIGGER = "no_trigger"
     SPECIAL_CATEGORY = "special_category"
+    NO_PROFILE = "no_profile"  # consenting, but not in the last batch run's online snapshot
     # a held-out global control group (kept out of every campaign for a period)
     GLOBAL_CONTROL = "global_control"
     # eligibility (serving.decide._gate_reason)

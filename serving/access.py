@@ -74,7 +74,7 @@ def customer_record(
             .where(c.c.customer_id == customer_id)
             .order_by(c.c.contacted_at.desc(), c.c.product)
         )
-        with lg.ledger_errors(engine), engine.connect() as conn:
+        with lg.ledger_errors(engine), lg.reading(engine) as conn:
             record = CustomerRecord(customer_id, _frame(conn, decisions), _frame(conn, contacts))
     finally:
         engine.dispose()

@@ -166,7 +166,7 @@ def _dry_history(
     """History for a dry run: the ledger (read only, if it exists) plus unmerged imports."""
     hist = pl.DataFrame(schema=HISTORY_SCHEMA)
     if lg.has_ledger(engine):
-        with engine.connect() as conn:
+        with lg.reading(engine) as conn:
             hist = read_history(conn, as_of, *lookback)
     # imported rows already merged are in `hist`; counting them twice could only over-suppress,
     # so drop exact duplicates of (customer, product, channel, time, outcome)

@@ -31,11 +31,13 @@ from serving.ledger_lock import (
     check_reachable,
     ledger_errors,
     make_engine,
+    reading,
 )
+from serving.ledger_lock import LOCK_KEY as _LOCK_KEY  # noqa: F401  (serving.online takes it)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT", "ledger_errors", "make_engine"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "ledger_errors", "make_engine", "reading"]
 
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
 
@@ -141,7 +143,8 @@ def has_ledger(engine: Engine) -> bool:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return False
-    return sa.inspect(engine).has_table("runs")
+    with reading(engine) as conn:
+        return sa.inspect(conn).has_table("runs")
 
 
 def run_exists(conn: Connection, run_id: str) -> bool:
@@ -206,7 +209,7 @@ def refuse_existing_run(url: str, run_id: str, replace: bool = False) -> None:
         with ledger_errors(engine):
             if not has_ledger(engine):
                 return
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 if not replace:
                     ensure_new_run(conn, run_id)
                 elif published_at(conn, run_id) is not None:

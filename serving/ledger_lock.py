@@ -29,7 +29,7 @@ from features.errors import ConfigError, EnvironmentFailure
 DEFAULT_LOCK_TIMEOUT = 60.0
 LOCK_KEY = 0x50524F50  # "PROP": the advisory lock all selection runs take
 _APP_PREFIX = "propensity "
-_LOCKING = "propensity_ledger_lock"  # execution option of the transaction that takes the lock
+_READING = "propensity_ledger_read"  # execution option of a read-only connection (`reading`)
 _URL_EXAMPLE = "postgresql+psycopg://user@host:5432/db or sqlite:////abs/ledger.sqlite"
 
 
@@ -77,10 +77,11 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # only the locked run transaction takes the write lock at BEGIN; reads (dry runs,
-        # explain, recovery checks) begin deferred and never wait for a running selection
-        locking = conn.get_execution_options().get(_LOCKING, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")
+        # every transaction takes the write lock at BEGIN (writers of other modules rely on
+        # it), except reads through `reading` (dry runs, explain, the checks before a run):
+        # they begin deferred and never wait for a running selection (WAL)
+        deferred = conn.get_execution_options().get(_READING, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -96,6 +97,13 @@ def _dbapi_errors(engine: Engine) -> tuple[type[BaseException], ...]:
     dbapi = getattr(engine.dialect, "dbapi", None)
     base = getattr(dbapi, "Error", None)
     return (sa.exc.DBAPIError, base) if isinstance(base, type) else (sa.exc.DBAPIError,)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite it never waits for the write lock."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{_READING: True})
 
 
 def check_reachable(engine: Engine) -> None:
@@ -136,7 +144,6 @@ def ledger_errors(engine: Engine) -> Iterator[None]:
 def acquire(engine: Engine, holder: str, timeout: float) -> Iterator[Connection]:
     """One transaction holding the ledger lock, waiting at most `timeout` seconds for it."""
     with engine.connect() as conn:
-        conn = conn.execution_options(**{_LOCKING: True})
         try:
             trans = conn.begin()
         except sa.exc.OperationalError as exc:

@@ -683,6 +683,7 @@ class OnlineEngine:
                     "config_hash": [config_hash(self.serving, campaigns)],
                     "model_versions": [json.dumps(versions, sort_keys=True)],
                     "status": ["complete"],
+                    "published_at": [now],  # answered at once: nothing left to publish
                     "summary": [
                         json.dumps(
                             {

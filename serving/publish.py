@@ -47,10 +47,15 @@ def finish(conn: Connection, run_id: str, staging: Path, final: Path) -> None:
     lg.mark_published(conn, run_id)
 
 
+def _summary(conn: Connection, run_id: str) -> dict:
+    text = conn.execute(sa.select(lg.runs.c.summary).where(lg.runs.c.run_id == run_id)).scalar()
+    value = json.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
+
+
 def recorded_dir(conn: Connection, run_id: str, out_dir: Path) -> Path:
     """Where the run's files belong: the directory recorded at commit, else `out_dir/run_id`."""
-    text = conn.execute(sa.select(lg.runs.c.summary).where(lg.runs.c.run_id == run_id)).scalar()
-    files = json.loads(text or "{}").get("files") or []
+    files = _summary(conn, run_id).get("files") or []
     return Path(files[0]).parent if files else final_dir(out_dir, run_id)
 
 
@@ -73,7 +78,14 @@ def ledger_frames(conn: Connection, run_id: str) -> dict[str, pl.DataFrame]:
 
 
 def publish_from_ledger(conn: Connection, run_id: str, out_dir: Path) -> Path:
-    """Publish one committed run in the caller's locked transaction; returns its directory."""
+    """Publish one committed run in the caller's locked transaction; returns its directory.
+
+    A run that recorded no files (decisions served one event at a time by `serving.online`)
+    has nothing to put in place: it is only marked.
+    """
+    if "files" not in _summary(conn, run_id):
+        lg.mark_published(conn, run_id)
+        return final_dir(out_dir, run_id)
     final = recorded_dir(conn, run_id, out_dir)
     if final.exists():
         log.info("run %s: files already in %s; marked published", run_id, final)
@@ -126,7 +138,7 @@ def publish_pending(
         log.warning("leftover staging directory of a killed run (safe to delete): %s", path)
     if not lg.has_ledger(engine):
         return []
-    with engine.connect() as conn:
+    with lg.reading(engine) as conn:
         pending = [r for r in lg.unpublished_runs(conn) if r != skip] if _has_column(conn) else []
     if not pending:
         return []

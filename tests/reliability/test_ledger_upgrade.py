@@ -38,3 +38,26 @@ def test_old_ledger_opens_and_its_runs_stay_published(
     assert not (work / "out" / "old1").exists()
     refused(select_args(bank, work, ledger_url, "old1", "--replace"), capsys, "refused")
     assert sorted(p.name for p in (work / "out").iterdir()) == ["new1"]
+
+
+def test_a_run_without_files_is_only_marked(
+    ledger_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unpublished run that recorded no files (e.g. decisions served per event) gets no
+    channel directory from recovery; it is only marked published."""
+    bank, work = make_bank(tmp_path / "bank"), tmp_path / "w"
+    assert cli(select_args(bank, work, ledger_url, "r1"), capsys)[0] == 0  # creates the ledger
+    engine = sa.create_engine(ledger_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (run_id, created_at, as_of, config_hash, model_versions, "
+                "status, summary) VALUES ('events-1', '2026-11-02 10:00:00', '2026-11-02', 'h', "
+                """'{}', 'complete', '{"source": "events"}')"""
+            )
+        )
+    engine.dispose()
+    code, _, err = cli(select_args(bank, work, ledger_url, "r2"), capsys)
+    assert code == 0, err
+    assert runs(ledger_url) == {"r1": True, "r2": True, "events-1": True}
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["r1", "r2"]

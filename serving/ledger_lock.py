@@ -31,6 +31,7 @@ LOCK_KEY = 0x50524F50  # "PROP": the advisory lock all selection runs take
 _APP_PREFIX = "propensity "
 _READING = "propensity_ledger_read"  # execution option of a read-only connection (`reading`)
 _URL_EXAMPLE = "postgresql+psycopg://user@host:5432/db or sqlite:////abs/ledger.sqlite"
+_WHERE = "--ledger-url / ledger.url"  # the flag or the config key: the message names both
 
 
 class LockTimeoutError(EnvironmentFailure):
@@ -50,11 +51,11 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
-        raise ConfigError(f"--ledger-url: not a database URL (example: {_URL_EXAMPLE})") from None
+        raise ConfigError(f"{_WHERE}: not a database URL (example: {_URL_EXAMPLE})") from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(
-            f"--ledger-url {shown_url(parsed)}: unsupported database {backend!r}; "
+            f"{_WHERE} {shown_url(parsed)}: unsupported database {backend!r}; "
             f"use SQLite or PostgreSQL (example: {_URL_EXAMPLE})"
         )
     try:
@@ -64,9 +65,7 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
             )
         engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(
-            f"--ledger-url {shown_url(parsed)}: driver not available ({exc})"
-        ) from None
+        raise ConfigError(f"{_WHERE} {shown_url(parsed)}: driver not available ({exc})") from None
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +115,7 @@ def check_reachable(engine: Engine) -> None:
         db = engine.url.database
         if db and db != ":memory:" and not Path(db).parent.is_dir():
             raise ConfigError(
-                f"--ledger-url {shown_url(engine.url)}: directory {Path(db).parent} does not exist"
+                f"{_WHERE} {shown_url(engine.url)}: directory {Path(db).parent} does not exist"
             )
         return
     try:
@@ -124,7 +123,7 @@ def check_reachable(engine: Engine) -> None:
             conn.execute(sa.text("select 1"))
     except _dbapi_errors(engine) as exc:
         raise ConfigError(
-            f"--ledger-url {shown_url(engine.url)}: cannot connect: {first_line(exc)}"
+            f"{_WHERE} {shown_url(engine.url)}: cannot connect: {first_line(exc)}"
         ) from None
 
 

@@ -23,6 +23,7 @@ _spec = importlib.util.spec_from_file_location(
 )
 assert _spec is not None and _spec.loader is not None
 _serving = importlib.util.module_from_spec(_spec)
+sys.modules["serving_conftest"] = _serving  # tests import PgSchemas from it by this name
 _spec.loader.exec_module(_serving)
 pg_base_url = _serving.pg_base_url
 new_ledger = _serving.new_ledger

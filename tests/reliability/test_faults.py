@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import PgSchemas
 from rig import (
     TALLY,
     check_invariants,
@@ -24,13 +23,14 @@ from rig import (
     select_args,
     start,
 )
+from serving_conftest import PgSchemas
 
 from features.paths import write_text_atomic
 
 
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_bank(tmp_path_factory.mktemp("bank"), timeout=1)
+    return make_bank(tmp_path_factory.mktemp("bank"))
 
 
 # bytes any file may grow to: the summary, a channel file, the SQLite WAL, the database
@@ -109,8 +109,16 @@ def test_lock_timeout_names_the_holder(bank: Path, ledger_url: str, tmp_path: Pa
     work, out, marker = tmp_path / "w", tmp_path / "w" / "out", tmp_path / "m"
     holder = start(select_args(bank, work, ledger_url, "holder"), "hold", marker)
     _wait(holder, marker)
+    impatient = tmp_path / "propensity.toml"
+    impatient.write_text(
+        (bank / "propensity.toml")
+        .read_text()
+        .replace("lock_timeout_seconds = 30", "lock_timeout_seconds = 1")
+    )
+    args = select_args(bank, work, ledger_url, "waiter")
+    args[args.index("--config") + 1] = str(impatient)
     t0 = time.monotonic()
-    waiter = run(select_args(bank, work, ledger_url, "waiter"))  # lock_timeout_seconds = 1
+    waiter = run(args)
     TALLY["concurrent selections held off"] += 1
     one_line_failure(waiter, 1, "lock", "'holder'")
     assert time.monotonic() - t0 < 60

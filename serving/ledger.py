@@ -33,7 +33,7 @@ from serving.ledger_lock import (
     make_engine,
     reading,
 )
-from serving.ledger_lock import LOCK_KEY as _LOCK_KEY  # noqa: F401  (serving.online takes it)
+from serving.ledger_lock import LOCK_KEY as _LOCK_KEY  # noqa: F401  (serving.online_ledger takes it)
 
 log = logging.getLogger(__name__)
 

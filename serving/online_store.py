@@ -173,6 +173,8 @@ def write_online_snapshot(
         .with_columns(pl.exclude("customer_id").fill_null(False))
         .join(keep.with_columns(may_profile=pl.lit(True)), "customer_id", "left")
         .with_columns(pl.col("may_profile").fill_null(False))
+        # of an objector only the objection itself is kept: no channel permissions
+        .with_columns([pl.col(c) & pl.col("may_profile") for c in CHANNELS])
         .collect()
     )
     snap = pl.DataFrame(

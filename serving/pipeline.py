@@ -27,6 +27,8 @@ from models.bundle import ModelBundle
 from serving.batch import run_selection
 from serving.config import Campaign, ServingConfig
 from serving.consent import ConsentGate, consent_gate
+from serving.ledger import ledger_url
+from serving.online_store import write_online_snapshot
 from serving.outputs import RunSummary
 from serving.scoring import (
     SCORE_SCHEMA,
@@ -213,6 +215,16 @@ def decide_run(
         distress=distress,
         facts=facts,
     )
+    if scored is not None and not dry_run:  # the real-time service starts from this run
+        write_online_snapshot(
+            ledger_url(config.serving.ledger_url, config.work_dir),
+            tables,
+            scored.features,
+            as_of,
+            config.serving,
+            run_id=run_id,
+            feature_config=config.features,
+        )
     summary.notes = notes
     features = scored.features if scored is not None else None
     return RunResult(summary, scores, notes, features)

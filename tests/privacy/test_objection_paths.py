@@ -140,6 +140,68 @@ def notebook_01_features(w: World) -> set[str]:
     return _ids(pl.read_parquet(work / "features.parquet"))
 
 
+def _engine(w: World):
+    """A real champion for savings (trained on the raw tables: training gates them itself)
+    and the one engine's config, cached on the world's directory."""
+    from models.registry import resolve_tracking_uri
+    from propensity.config import AppConfig
+    from training.config import TrainingConfig
+    from training.train import train_products
+
+    work = w.tmp / "engine-work"
+    uri = resolve_tracking_uri(None, work)
+    if not (work / "trained").exists():
+        config = TrainingConfig(n_train_snapshots=2, min_positives=2)
+        result = train_products(w.tables, config, ["savings"], work, uri, promote=True)
+        assert result["savings"].trained, result["savings"].message
+        (work / "trained").write_text("ok")
+    return AppConfig(work_dir=work).engine_config(uri)
+
+
+def scores_from_the_engine(w: World) -> set[str]:
+    """`propensity score`'s library path: serving.pipeline.score_customers on raw tables."""
+    from serving.pipeline import load_models, score_customers
+
+    config = _engine(w)
+    models = load_models(["savings"], "champion", config.tracking_uri)
+    scored = score_customers(w.tables, AS_OF, config.features, models.bundles)
+    return _ids(scored.scores) | _ids(scored.features)
+
+
+def decisions_ledger_channel_files_and_online_snapshot(w: World) -> set[str]:
+    """`propensity select`'s library path: decide_run on raw tables, then everything it
+    wrote: ledger decisions and contacts, channel files and the real-time snapshot."""
+    import sqlalchemy as sa
+
+    from serving.pipeline import decide_run
+
+    config = _engine(w)
+    decide_run(w.tables, config, as_of=AS_OF, run_id="privacy")
+    engine = sa.create_engine(f"sqlite:///{config.work_dir / 'ledger.sqlite'}")
+    ids: set[str] = set()
+    with engine.connect() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            cols = [c["name"] for c in sa.inspect(conn).get_columns(table)]
+            if "customer_id" not in cols:
+                continue
+            where = ""
+            if table == "online_consents":
+                # the consent register the service needs to refuse an objector's events: of
+                # them it holds the objection and nothing else
+                held = conn.execute(sa.text(
+                    "select customer_id from online_consents where not may_profile"
+                    " and (email or sms or post or phone)"
+                )).scalars()  # fmt: skip
+                assert not set(held)
+                where = " where may_profile"
+            rows = conn.execute(sa.text(f"select customer_id from {table}{where}")).scalars()
+            ids |= set(rows)
+    engine.dispose()
+    for f in (config.out_dir / "privacy").glob("*.csv"):
+        ids |= _ids(pl.read_csv(f, schema_overrides={"customer_id": pl.String}))
+    return ids
+
+
 ENTRY_POINTS: list[Callable[[World], set[str]]] = [
     cli_features,
     build_features_on_raw_tables,
@@ -147,9 +209,11 @@ ENTRY_POINTS: list[Callable[[World], set[str]]] = [
     build_features_many_on_raw_tables,
     training_set,
     notebook_01_features,
-    # ---- LEAD: add the serving entry points here (same shape: World -> ids put out) ----
-    # propensity score (scores parquet), propensity select / run (ledger decisions and
-    # channel files), serving.pipeline.decide_run, propensity explain, the HTTP service.
+    scores_from_the_engine,
+    decisions_ledger_channel_files_and_online_snapshot,
+    # `propensity run`, `score`, `select`, the report and `explain`: test_run_e2e.py
+    # (test_no_objector_id_comes_out_of_run_score_select_report_or_explain); the HTTP
+    # service: tests/online/test_service.py (objector and no-consent-row events).
 ]
 
 

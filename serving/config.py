@@ -99,6 +99,18 @@ class ServingConfig(BaseModel):
     products: tuple[ProductSpec, ...] = DEFAULT_PRODUCT_SPECS
     ledger_url: str | None = Field(None, description="None = SQLite file in the work directory")
     reasons_per_offer: int = Field(3, ge=0)
+    global_control_share: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of customers held out of every campaign (0: no global control group)",
+    )
+    global_control_days: int = Field(
+        365, ge=1, le=3660, description="the global control group is redrawn every this many days"
+    )
+    global_control_start: date = Field(
+        date(2026, 1, 1), description="first day of the first global-control period"
+    )
 
     def factor(self, channel: str) -> float:
         return self.channel_factors.get(channel, 1.0)  # type: ignore[call-overload]

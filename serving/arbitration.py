@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -86,6 +87,24 @@ def control_draw(customers: Sequence[str], campaigns: Sequence[str]) -> np.ndarr
         ).digest()
         out[i] = (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
     return out
+
+
+def global_control(
+    customers: pl.Series, as_of: date, share: float, days: int, start: date
+) -> pl.DataFrame:
+    """customer_id, in_global_control: the customers held out of every campaign on `as_of`.
+
+    The same draw as the campaign control group, keyed with the period instead of a campaign
+    (`global-<n>`, n = whole periods of `days` since `start`), so membership persists across
+    the runs of a period and is redrawn in the next one (docs/ledger.md).
+    """
+    ids = customers.cast(pl.String).unique().sort()
+    schema = {"customer_id": pl.String(), "in_global_control": pl.Boolean()}
+    if share <= 0.0 or ids.is_empty():
+        return pl.DataFrame({"customer_id": ids, "in_global_control": False}, schema=schema)
+    period = (as_of - start).days // days
+    draw = control_draw(ids.to_list(), [f"global-{period}"] * ids.len())
+    return pl.DataFrame({"customer_id": ids, "in_global_control": draw < share}, schema=schema)
 
 
 def in_control(frame: pl.DataFrame) -> pl.Series:

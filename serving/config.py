@@ -135,6 +135,18 @@ class ServingConfig(BaseModel):
     lock_timeout_seconds: float = Field(
         60.0, gt=0, le=86_400, description="wait this long for the ledger lock, then fail"
     )
+    global_control_share: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of customers held out of every campaign (0: no global control group)",
+    )
+    global_control_days: int = Field(
+        365, ge=1, le=3660, description="the global control group is redrawn every this many days"
+    )
+    global_control_start: date = Field(
+        date(2026, 1, 1), description="first day of the first global-control period"
+    )
 
     def factor(self, channel: str) -> float:
         return self.channel_factors.get(channel, 1.0)  # type: ignore[call-overload]

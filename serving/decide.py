@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 
 from models.products import resolve_products
-from serving.arbitration import arbitrate, in_control
+from serving.arbitration import arbitrate, global_control, in_control
 from serving.config import Campaign, ServingConfig
 from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
 from serving.reasons import Reason
@@ -109,7 +109,12 @@ def _gate_reason(config: ServingConfig) -> pl.Expr:
         .then(reason_lit(Reason.DISTRESS))
         .when(pl.col("needs_child_benefit") & ~pl.col("child_benefit").fill_null(False))
         .then(reason_lit(Reason.NO_CHILD_BENEFIT))
-        .otherwise(policy_reason(config.policy))
+        .otherwise(
+            pl.coalesce(
+                policy_reason(config.policy),
+                pl.when(pl.col("in_global_control")).then(reason_lit(Reason.GLOBAL_CONTROL)),
+            )
+        )
     )
 
 
@@ -120,12 +125,21 @@ def _candidates(
     targeted = inp.scores.join(camp.lazy(), "product").filter(
         pl.col("propensity") >= pl.col("min_propensity")
     )
+    ids = targeted.select("customer_id").unique().collect()["customer_id"]
+    held_out = global_control(
+        ids,
+        as_of,
+        config.global_control_share,
+        config.global_control_days,
+        config.global_control_start,
+    )
     return (
         targeted.join(inp.facts, "customer_id", "left")
         .join(inp.held, ["customer_id", "product"], "left")
         .join(inp.distress, "customer_id", "left")
         .join(customer_stats(inp.history, as_of, config.policy), "customer_id", "left")
         .join(product_stats(inp.history, as_of, config.policy), ["customer_id", "product"], "left")
+        .join(held_out.lazy(), "customer_id", "left")
         .with_columns(reason=_gate_reason(config))
     )
 

@@ -28,8 +28,6 @@ class Reason(StrEnum):
     NO_TRIGGER = "no_trigger"
     SPECIAL_CATEGORY = "special_category"
     NO_PROFILE = "no_profile"  # consenting, but not in the last batch run's online snapshot
-    # a held-out global control group (kept out of every campaign for a period)
-    GLOBAL_CONTROL = "global_control"
     # eligibility (serving.decide._gate_reason)
     MINOR = "minor"
     HOLDS_PRODUCT = "holds_product"
@@ -39,6 +37,9 @@ class Reason(StrEnum):
     COOLDOWN_DECLINE = "cooldown_decline"
     COOLDOWN_PRODUCT = "cooldown_product"
     CONTACT_CAP = "contact_cap"
+    # the optional global control group: eligible customers held out of every campaign for a
+    # period (serving.arbitration.global_control), so the whole programme's uplift is measured
+    GLOBAL_CONTROL = "global_control"
     # channels (serving.decide: no usable channel)
     CHANNEL_REFUSED = "channel_refused"
     PHONE_CAP = "phone_cap"

@@ -94,3 +94,22 @@ def test_bad_date_is_a_usage_error(bad: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["select", str(tmp_path), "--as-of", bad, "--scores", "x"])
     assert isinstance(result.exception, ConfigError)  # main() turns it into exit 2
     assert result.exception.exit_code == 2 and "not a date" in str(result.exception)
+
+
+def test_a_run_with_no_active_campaign_is_a_normal_empty_run(tmp_path: Path) -> None:
+    """Exit 0, nothing selected, and the summary and report say why (not a traceback)."""
+    data, scores = _data_dir(tmp_path)
+    campaigns = tmp_path / "campaigns.toml"
+    campaigns.write_text(CAMPAIGNS.replace("2026-01-01", "2025-01-01").replace(
+        "2026-12-31", "2025-06-30"))  # fmt: skip
+    work = tmp_path / "work"
+    args = ["select", str(data), "--as-of", AS_OF.isoformat(), "--scores", str(scores),
+            "--campaigns", str(campaigns), "--work-dir", str(work),
+            "--no-reasons", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert not [r for r in summary["counts"] if r["reason"] == "selected"]
+    assert "0 of 1 campaign(s) active" in " ".join(summary["notes"])
+    report = (work / "reports" / f"run-{AS_OF.isoformat()}.html").read_text()
+    assert "0 of 1 campaign(s) active" in report

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from features.errors import ModelNotFoundError, PropensityError
+from features.paths import process_alive
 from models.bundle import ModelBundle
 
 if TYPE_CHECKING:
@@ -177,18 +178,8 @@ def _remove_stale_temporaries(path: Path) -> None:
     """Delete half-made stores (`_temporary`) of processes that no longer run."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp*"):  # with any -journal file
         pid = tmp.name.removeprefix(f".{path.name}.").split(".")[0]
-        if pid.isdigit() and not _pid_runs(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             tmp.unlink(missing_ok=True)
-
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _VERIFIED: set[Path] = set()  # stores this process found complete (checked once each)
@@ -252,7 +243,7 @@ def _alive(tags: dict[str, str]) -> bool:
     if tags.get("propensity.host") != socket.gethostname():
         return True
     pid = int(tags["propensity.pid"])
-    if not _pid_runs(pid):
+    if not process_alive(pid):
         return False
     started = tags.get("propensity.pid_started", "")
     return not started or _started(pid) == started

@@ -71,6 +71,15 @@ def arbitrate(options: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
     return proposals.drop("_oid", "_rank", "capacity", "accepted").sort("customer_id")
 
 
+def stable_hash64(texts: Sequence[str], key: bytes) -> list[int]:
+    """Keyed BLAKE2b-64 of each text's UTF-8 bytes, big-endian: the project's stable hash
+    (the same on every machine and library version; control draws and customer buckets)."""
+    return [
+        int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8, key=key).digest(), "big")
+        for t in texts
+    ]
+
+
 def control_draw(customers: Sequence[str], campaigns: Sequence[str]) -> np.ndarray:
     """A number in [0, 1) per (customer, campaign): the control-group draw (ledger contract).
 
@@ -80,13 +89,9 @@ def control_draw(customers: Sequence[str], campaigns: Sequence[str]) -> np.ndarr
     between control and treated (docs/ledger.md). Ledgers state the scheme of each run
     (`CONTROL_DRAW_SCHEME`); runs before it used polars' hash and keep their stored outcome.
     """
-    out = np.empty(len(customers), dtype=np.float64)
-    for i, (cust, camp) in enumerate(zip(customers, campaigns, strict=True)):
-        digest = hashlib.blake2b(
-            f"{cust}\x1f{camp}".encode(), digest_size=8, key=CONTROL_DRAW_KEY
-        ).digest()
-        out[i] = (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
-    return out
+    keys = [f"{c}\x1f{k}" for c, k in zip(customers, campaigns, strict=True)]
+    hashes = stable_hash64(keys, CONTROL_DRAW_KEY)
+    return np.array([(h >> 11) / float(1 << 53) for h in hashes], dtype=np.float64)
 
 
 def global_control(

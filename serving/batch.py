@@ -30,7 +30,7 @@ from serving.ledger_io import insert_frame, merge_imported, read_history
 from serving.ledger_lock import check_reachable
 from serving.outputs import RunSummary, channel_frames, count_outcomes, final_dir, write_staged
 from serving.publish import finish, publish_pending
-from serving.reasons import GATE_ORDER
+from serving.reasons import GATE_ORDER, Reason
 from serving.scoring import REASONS_SCHEMA, Explainer, model_versions
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _lookback(config: ServingConfig) -> tuple[int, int]:
 def _with_reasons(decision: Decision, explain: Explainer | None) -> pl.DataFrame:
     """Decisions with a `reasons` list for the selected rows (the only ones explained)."""
     out = decision.decisions
-    chosen = out.filter(pl.col("outcome") == "selected").select("customer_id", "product")
+    chosen = out.filter(pl.col("outcome") == Reason.SELECTED.value).select("customer_id", "product")
     reasons = (
         explain(chosen)
         if explain is not None and chosen.height
@@ -133,7 +133,7 @@ def _write_run(
         run_id=pl.lit(summary.run_id), reasons=pl.col("reasons").list.join("\n")
     )
     insert_frame(conn, lg.decisions, rows.select([c.name for c in lg.decisions.columns]))
-    contacted = rows.filter(pl.col("outcome") == "selected").select(
+    contacted = rows.filter(pl.col("outcome") == Reason.SELECTED.value).select(
         "customer_id",
         "product",
         "channel",
@@ -295,7 +295,7 @@ def _select(
                 lg.prepare_replace(conn, run_id)
             merge_imported(conn, imported)
             summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
-            selected = decisions.filter(pl.col("outcome") == "selected")
+            selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
             staging = write_staged(channel_frames(selected), summary, final.parent)
             t0 = time.perf_counter()
             _write_run(conn, summary, decisions, as_of)

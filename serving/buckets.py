@@ -15,7 +15,6 @@ and after every upgrade.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from features.schemas import TRANSACTIONS, Tables
 from features.timetravel import as_known_at
 from features.validate import RowContext, cast_to_contract, rejection_reason
 from models.bundle import ModelBundle
+from serving.arbitration import stable_hash64
 from serving.config import ServingConfig
 from serving.consent import consent_gate
 from serving.eligibility import customer_facts, distress_frame
@@ -73,11 +73,8 @@ class InProcess:
 
 def bucket_of(customer_ids: Sequence[str], n: int) -> np.ndarray:
     """Bucket number in [0, n) of each customer: keyed BLAKE2b-64 of the UTF-8 id, mod n."""
-    out = np.empty(len(customer_ids), dtype=np.int64)
-    for i, cid in enumerate(customer_ids):
-        digest = hashlib.blake2b(cid.encode(), digest_size=8, key=BUCKET_HASH_KEY).digest()
-        out[i] = int.from_bytes(digest, "big") % n
-    return out
+    hashes = stable_hash64(customer_ids, BUCKET_HASH_KEY)
+    return np.array([h % n for h in hashes], dtype=np.int64)
 
 
 @dataclass(frozen=True)

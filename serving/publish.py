@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import polars as pl
@@ -20,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConfigError
-from features.paths import fsync_dir, new_staging_dir, remove_staging_dir
+from features.paths import fsync_dir, new_staging_dir, process_alive, remove_staging_dir
 from serving import ledger as lg
 from serving.ledger_lock import shown_url
 from serving.outputs import channel_frames, final_dir, write_files
+from serving.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def ledger_frames(conn: Connection, run_id: str) -> dict[str, pl.DataFrame]:
     """The channel files' rows, rebuilt from the run's selected decisions."""
     d = lg.decisions.c
     stmt = sa.select(d.customer_id, d.campaign_id, d.product, d.channel, d.propensity, d.reasons)
-    stmt = stmt.where(d.run_id == run_id, d.outcome == "selected")
+    stmt = stmt.where(d.run_id == run_id, d.outcome == Reason.SELECTED.value)
     rows = conn.execute(stmt)
     schema = {
         "customer_id": pl.String(),
@@ -111,19 +111,9 @@ def leftover_staging(out_dir: Path) -> list[Path]:
     left = []
     for path in sorted(out_dir.glob(".*.staging-*")) if out_dir.is_dir() else []:
         pid = path.name.rsplit(".staging-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             left.append(path)
     return left
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def publish_pending(

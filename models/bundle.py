@@ -95,14 +95,21 @@ class ModelBundle:
 
     def raw_proba(self, features: pl.DataFrame) -> np.ndarray:
         """Uncalibrated LightGBM probability, shape (n,)."""
-        return self.estimator.predict_proba(self.matrix(features))[:, 1]
+        return self.estimator.positive_proba(self.matrix(features))
 
     def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
         """Calibrated probability of opening the product within the horizon, shape (n,)."""
         if features.height == 0:
             self.matrix(features)
             return np.empty(0, dtype=np.float64)
-        return self.calibrator.predict(self.raw_proba(features))
+        return self.predict_matrix(self.matrix(features))
+
+    def predict_matrix(self, values: np.ndarray) -> np.ndarray:
+        """`predict_proba` of a float matrix whose columns are `feature_names` in order (the
+        real-time service builds it from its numpy snapshot, no frame per event)."""
+        if len(values) == 0:
+            return np.empty(0, dtype=np.float64)
+        return self.calibrator.predict(self.estimator.positive_proba(values))
 
     def contributions(self, features: pl.DataFrame) -> np.ndarray:
         """LightGBM `pred_contrib` (log-odds), shape (n, n_features + 1); last column = bias."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -49,5 +50,8 @@ class ScoreCalibrator(BaseEstimator):
         """Calibrated probabilities, shape (n,)."""
         check_is_fitted(self, "calibrator_")
         if self.method == "sigmoid":
-            return self.calibrator_.predict_proba(_logit(scores))[:, 1]
+            # LogisticRegression.predict_proba(x)[:, 1] is expit(x @ coef.T + intercept); the
+            # same arithmetic without its per-call validation (real-time scoring is a few rows)
+            model = self.calibrator_
+            return expit((_logit(scores) @ model.coef_.T + model.intercept_).ravel())
         return np.asarray(self.calibrator_.predict(np.asarray(scores, dtype=np.float64)))

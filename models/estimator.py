@@ -112,7 +112,22 @@ class PropensityEstimator(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         return self.model_.predict_proba(np.asarray(X, dtype=np.float64))
 
+    def positive_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(class 1), shape (n,): `predict_proba(X)[:, 1]` straight from the LightGBM
+        Booster. The scikit-learn wrapper validates and re-reads every parameter per call
+        (about 1 ms); a real-time decision scores a handful of rows, so that is most of it."""
+        check_is_fitted(self, "model_")
+        x = np.asarray(X, dtype=np.float64)
+        return np.asarray(self.model_.booster_.predict(x, num_threads=self._threads()))
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature log-odds contributions (TreeSHAP); last column is the bias."""
         check_is_fitted(self, "model_")
-        return np.asarray(self.model_.predict(np.asarray(X, dtype=np.float64), pred_contrib=True))
+        x = np.asarray(X, dtype=np.float64)
+        return np.asarray(
+            self.model_.booster_.predict(x, pred_contrib=True, num_threads=self._threads())
+        )
+
+    def _threads(self) -> int:
+        """The wrapper's own thread count (its `n_jobs`, special values resolved)."""
+        return int(self.model_._process_n_jobs(self.model_.n_jobs))

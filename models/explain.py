@@ -30,7 +30,23 @@ def top_contributions(bundle: ModelBundle, features: pl.DataFrame, k: int = 3) -
         raise ValueError("k must be at least 1")
     if features.height == 0:
         return pl.DataFrame(schema=REASON_SCHEMA)
-    values = bundle.matrix(features)
+    ids = (
+        features["customer_id"].cast(pl.String).to_numpy()
+        if "customer_id" in features.columns
+        else np.arange(features.height).astype(str)
+    )
+    return top_contributions_matrix(bundle, bundle.matrix(features), ids, k)
+
+
+def top_contributions_matrix(
+    bundle: ModelBundle, values: np.ndarray, ids: np.ndarray, k: int = 3
+) -> pl.DataFrame:
+    """`top_contributions` of a float matrix in the order of `bundle.feature_names` (one row
+    per id): the real-time service has its rows as numpy already."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if len(values) == 0:
+        return pl.DataFrame(schema=REASON_SCHEMA)
     contrib = bundle.estimator.contributions(values)[:, :-1]
     k = min(k, contrib.shape[1])
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
@@ -38,15 +54,10 @@ def top_contributions(bundle: ModelBundle, features: pl.DataFrame, k: int = 3) -
     row = np.repeat(np.arange(len(values)), k)
     col = order.ravel()
     keep = top.ravel() > 0
-    ids = (
-        features["customer_id"].cast(pl.String).to_numpy()
-        if "customer_id" in features.columns
-        else np.arange(len(values)).astype(str)
-    )
     names = np.asarray(bundle.feature_names, dtype=object)
     return pl.DataFrame(
         {
-            "customer_id": ids[row[keep]],
+            "customer_id": np.asarray(ids, dtype=object)[row[keep]],
             "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(values))[keep],
             "feature": names[col[keep]],
             "value": values[row[keep], col[keep]],

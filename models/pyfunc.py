@@ -40,6 +40,7 @@ REQUIREMENTS = (
     "joblib",
     "lightgbm",
     "scikit-learn",
+    "scipy",  # models.calibration: the sigmoid calibrator's expit (as scikit-learn's own)
     "numpy",
     "pandas",
     "polars",

@@ -108,6 +108,43 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class Observe:
+    """Pure ASGI middleware: counts and times every request by route template and status,
+    and logs the line (never a customer id). Pure ASGI, not `@app.middleware("http")`: that
+    one runs each request in its own task and stream, ~1 ms of the one core a decision needs."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except ApiError as exc:  # raised by BodyLimit while the body streams in
+            status = exc.status
+            await JSONResponse({"detail": exc.message}, status_code=exc.status)(
+                scope, receive, send
+            )
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            took = time.perf_counter() - start
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template).observe(took)
+            log.info("%s %s %d %.1f ms", method, template, status, took * 1000)
+
+
 def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"detail": f"request body over {limit} bytes"}, status_code=413)
 
@@ -216,25 +253,6 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
     async def _user_error(_request: Request, exc: PropensityError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        except ApiError as exc:  # raised by BodyLimit while the body streams in
-            status = exc.status
-            return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            took = time.perf_counter() - start
-            metrics.requests.labels(template, request.method, str(status)).inc()
-            metrics.latency.labels(template).observe(took)
-            log.info("%s %s %d %.1f ms", request.method, template, status, took * 1000)
-
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -306,5 +324,6 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
         ]
         return {"customer_id": customer_id, "decisions": decisions}
 
+    app.add_middleware(Observe, metrics=metrics)
     app.add_middleware(BodyLimit, limit=engine.online.max_body_bytes)
     return app

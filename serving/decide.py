@@ -125,21 +125,24 @@ def _candidates(
     targeted = inp.scores.join(camp.lazy(), "product").filter(
         pl.col("propensity") >= pl.col("min_propensity")
     )
-    ids = targeted.select("customer_id").unique().collect()["customer_id"]
-    held_out = global_control(
-        ids,
-        as_of,
-        config.global_control_share,
-        config.global_control_days,
-        config.global_control_start,
-    )
+    if config.global_control_share > 0.0:
+        ids = targeted.select("customer_id").unique().collect()["customer_id"]
+        held_out = global_control(
+            ids,
+            as_of,
+            config.global_control_share,
+            config.global_control_days,
+            config.global_control_start,
+        ).lazy()
+        targeted = targeted.join(held_out, "customer_id", "left")
+    else:  # nobody is held out (`global_control` of any customers): no draw to make
+        targeted = targeted.with_columns(in_global_control=pl.lit(False))
     return (
         targeted.join(inp.facts, "customer_id", "left")
         .join(inp.held, ["customer_id", "product"], "left")
         .join(inp.distress, "customer_id", "left")
         .join(customer_stats(inp.history, as_of, config.policy), "customer_id", "left")
         .join(product_stats(inp.history, as_of, config.policy), ["customer_id", "product"], "left")
-        .join(held_out.lazy(), "customer_id", "left")
         .with_columns(reason=_gate_reason(config))
     )
 
@@ -204,19 +207,22 @@ def _finish(
 
 
 def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of: date) -> Decision:
-    """Decide one run: every targeted (customer, campaign) with its outcome and reason."""
+    """Decide one run: every targeted (customer, campaign) with its outcome and reason.
+
+    Four collections (candidates, channel options, arbitration rounds, the outcome frame):
+    polars costs ~1 ms per collection whatever the size, which is most of a real-time
+    decision on a few events; the batch gets the same plans.
+    """
     camp, chan = campaign_frames(campaigns, config)
-    below = (
+    below_plan = (
         inp.scores.join(camp.lazy(), "product")
         .filter(pl.col("propensity") < pl.col("min_propensity"))
         .group_by("campaign_id")
         .agg(n=pl.len())
         .sort("campaign_id")
-        .collect()
     )
-    cand = _candidates(inp, camp, config, as_of).collect()
-    gated = cand.filter(pl.col("reason").is_not_null())
-    options = _options(cand.filter(pl.col("reason").is_null()).lazy(), chan, inp, config)
+    below, cand = pl.collect_all([below_plan, _candidates(inp, camp, config, as_of)])
+    options = _options(cand.lazy().filter(pl.col("reason").is_null()), chan, inp, config)
     usable, no_channel = pl.collect_all(
         [
             options.filter(pl.col("status") == "ok").select(
@@ -228,18 +234,22 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
             .drop("ok"),
         ]
     )
-    refused = cand.drop("reason").join(no_channel, ["customer_id", "campaign_id"])
     capacity = chan.select("campaign_id", "channel", "capacity")
     winners = arbitrate(usable, capacity)
     won = winners.select("customer_id", "campaign_id", "channel", "expected_value")
-    best_ev = usable.group_by("customer_id", "campaign_id").agg(pl.col("expected_value").max())
+    shares = camp.select("campaign_id", "control_share")
+    won = won.with_columns(in_control(won.join(shares, "campaign_id", "left")))
+    keys = ["customer_id", "campaign_id"]
+    lazy_cand, lazy_won = cand.lazy(), won.lazy()
+    gated = lazy_cand.filter(pl.col("reason").is_not_null())
+    refused = lazy_cand.drop("reason").join(no_channel.lazy(), keys)
+    best_ev = usable.lazy().group_by(keys).agg(pl.col("expected_value").max())
     losers = (
-        cand.join(best_ev, ["customer_id", "campaign_id"])
-        .join(won.select("customer_id", "campaign_id"), ["customer_id", "campaign_id"], "anti")
-        .join(won.select("customer_id", got=pl.lit(True)), "customer_id", "left")
+        lazy_cand.join(best_ev, keys)
+        .join(lazy_won.select(keys), keys, "anti")
+        .join(lazy_won.select("customer_id", got=pl.lit(True)), "customer_id", "left")
     )
-    chosen = cand.join(won, ["customer_id", "campaign_id"])
-    chosen = chosen.with_columns(in_control(chosen))
+    chosen = lazy_cand.join(lazy_won, keys)
     null_str = pl.lit(None, pl.String())
     picked = (
         pl.when(pl.col("in_control"))
@@ -248,27 +258,22 @@ def decide(inp: Inputs, campaigns: list[Campaign], config: ServingConfig, as_of:
     )
     parts = [
         _finish(
-            pl.concat([gated, refused.select(gated.columns)])
-            .lazy()
-            .with_columns(expected_value=pl.lit(None, pl.Float64())),
+            pl.concat([gated, refused.select(cand.columns)]).with_columns(
+                expected_value=pl.lit(None, pl.Float64())
+            ),
             pl.lit("suppressed"),
             pl.col("reason"),
             null_str,
         ),
         _finish(
-            losers.lazy(),
+            losers,
             pl.lit("suppressed"),
             pl.when(pl.col("got"))
             .then(reason_lit(Reason.LOST_ARBITRATION))
             .otherwise(reason_lit(Reason.CAPACITY)),
             null_str,
         ),
-        _finish(
-            chosen.lazy(),
-            picked,
-            picked,
-            pl.col("channel"),
-        ),
+        _finish(chosen, picked, picked, pl.col("channel")),
     ]
     decisions = pl.concat(parts).sort("customer_id", "campaign_id").collect()
     return Decision(decisions, below)

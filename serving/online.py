@@ -113,10 +113,22 @@ class OnlineEngine:
 
     def _names_of(self, conn: Connection, run_id: str) -> list[str]:
         """The snapshot's feature order, cached per snapshot (a replaced run id is new)."""
-        key = f"{run_id}@{store.snapshot_created(conn, run_id)}"
+        return self._names_at(conn, run_id, store.snapshot_created(conn, run_id))
+
+    def _names_at(self, conn: Connection, run_id: str, created: object) -> list[str]:
+        key = f"{run_id}@{created}"
         if key not in self._names:
             self._names = {key: store.feature_names(conn, run_id)}
         return self._names[key]
+
+    def _snapshot(self, conn: Connection) -> tuple[str | None, list[str]]:
+        """The current snapshot's run id and feature order (one query while it stays)."""
+        row = conn.execute(
+            sa.select(store.snapshots.c.run_id, store.snapshots.c.created_at)
+        ).first()
+        if row is None:
+            return None, []
+        return row.run_id, self._names_at(conn, row.run_id, row.created_at)
 
     # ---- one event (request thread) -------------------------------------------------------
     def handle(self, event: Event, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
@@ -159,8 +171,7 @@ class OnlineEngine:
         with event_transaction(self.engine, customers) as conn:
             fresh = _replay_known(conn, batch)
             consents = store.read_consents(conn, customers)
-            run_id = conn.execute(sa.select(store.snapshots.c.run_id)).scalar()
-            names = self._names_of(conn, run_id) if run_id is not None else []
+            run_id, names = self._snapshot(conn)
             deciding = self._admit(conn, fresh, consents, run_id, names)
             self._decide(conn, deciding, consents, names)
             store.store_responses(
@@ -213,9 +224,7 @@ class OnlineEngine:
             )
             self._seq += 1
             write_run(conn, self.serving, to_decide, decisions, scores, self._seq)
-        for p in deciding:
-            assert p.profile is not None
-            store.save_profile(conn, p.profile, names)
+        store.save_profiles(conn, [p.profile for p in deciding if p.profile is not None], names)
 
     def categorise(self, event: Event) -> Categorised:
         """The batch's categorisation rules on one event (cached per distinct key)."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import polars as pl
 from sqlalchemy.engine import Connection
 
-from models.bundle import ModelBundle
+from models.bundle import FeatureMismatchError, ModelBundle
+from models.explain import top_contributions_matrix
 from serving.config import ServingConfig
 from serving.decide import DECISION_SCHEMA, decide
 from serving.online_inputs import event_inputs
@@ -17,7 +20,7 @@ from serving.online_ledger import history
 from serving.online_response import answer, best_rows
 from serving.online_worker import Pending
 from serving.reasons import Reason
-from serving.scoring import REASONS_SCHEMA, explain_features, score_features
+from serving.scoring import REASONS_SCHEMA, SCORE_SCHEMA, reason_sentences, score_frame
 
 
 def decide_events(
@@ -32,7 +35,7 @@ def decide_events(
     products = sorted({c.product for p in pending for c in p.campaigns})
     bundles = {k: v for k, v in loaded.items() if k in products}
     rows = _feature_rows(pending, names)
-    scores = score_features(rows, bundles).join(_pairs(pending), ["customer_id", "product"], "semi")
+    scores = _scores(pending, rows, bundles)
     past = history(conn, [p.event.customer_id for p in pending])
     parts = [
         _decide_group(members, day, consents, scores, past, serving)
@@ -47,26 +50,65 @@ def decide_events(
     return decisions, scores
 
 
-def _feature_rows(pending: list[Pending], names: list[str]) -> pl.DataFrame:
+def _feature_rows(pending: list[Pending], names: list[str]) -> FeatureRows:
     """One row of features per event's customer, in the snapshot's feature order."""
-    return pl.DataFrame(  # by row: 3x faster than one Series per feature column
-        [
-            (p.event.customer_id, *[p.profile.features.get(n) for n in names])  # type: ignore[union-attr]
-            for p in pending
-        ],
-        schema={"customer_id": pl.String, **dict.fromkeys(names, pl.Float64)},
-        orient="row",
-        strict=False,
-    )
+    values = np.array(
+        [[p.profile.features.get(n) for n in names] for p in pending],  # type: ignore[union-attr]
+        dtype=np.float64,  # None -> NaN, LightGBM's missing value (as `to_matrix`)
+    ).reshape(len(pending), len(names))
+    return FeatureRows([p.event.customer_id for p in pending], names, values)
 
 
-def _pairs(pending: list[Pending]) -> pl.DataFrame:
-    """The (customer, product) pairs the events' campaigns ask to score."""
-    return pl.DataFrame(
-        [(p.event.customer_id, c.product) for p in pending for c in p.campaigns],
-        schema={"customer_id": pl.String, "product": pl.String},
-        orient="row",
-    ).unique()
+@dataclass(frozen=True)
+class FeatureRows:
+    """Customers' feature rows as a float matrix (columns in the snapshot's order)."""
+
+    ids: list[str]
+    names: list[str]
+    values: np.ndarray
+
+    def for_model(self, bundle: ModelBundle, rows: list[int]) -> np.ndarray:
+        """The rows `rows` in the model's feature order (checked by name, as `matrix`)."""
+        return self.values[np.ix_(rows, _columns(tuple(self.names), tuple(bundle.feature_names)))]
+
+
+@lru_cache(maxsize=64)
+def _columns(have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
+    """Positions of a model's features in the snapshot's order (once per model and snapshot)."""
+    where = {n: i for i, n in enumerate(have)}
+    missing = [n for n in want if n not in where]
+    if missing:
+        raise FeatureMismatchError(
+            f"the online snapshot lacks {len(missing)} feature(s) of the model, e.g. {missing[:5]}"
+        )
+    return np.array([where[n] for n in want], dtype=np.intp)
+
+
+def _scores(
+    pending: list[Pending], rows: FeatureRows, bundles: dict[str, ModelBundle]
+) -> pl.DataFrame:
+    """Scores of the (customer, product) pairs the events' campaigns ask for, no others."""
+    wanted: dict[str, set[str]] = {}
+    for p in pending:
+        for c in p.campaigns:
+            wanted.setdefault(c.product, set()).add(p.event.customer_id)
+    return score_rows(rows, {k: sorted(v) for k, v in wanted.items()}, bundles)
+
+
+def score_rows(
+    rows: FeatureRows, wanted: dict[str, list[str]], bundles: dict[str, ModelBundle]
+) -> pl.DataFrame:
+    """`serving.scoring.score_features` of the customers `wanted` for each product, from the
+    matrix: the bundle's own `predict_matrix`, the same numbers as the batch."""
+    position = {cid: i for i, cid in enumerate(rows.ids)}
+    parts = []
+    for product, ids in wanted.items():
+        if not ids or product not in bundles:
+            continue
+        bundle = bundles[product]
+        proba = bundle.predict_matrix(rows.for_model(bundle, [position[i] for i in ids]))
+        parts.append(score_frame(ids, product, proba, bundle))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=SCORE_SCHEMA)
 
 
 def _groups(pending: list[Pending]) -> dict[tuple[date, tuple[str, ...]], list[Pending]]:
@@ -98,7 +140,7 @@ def _decide_group(
 
 def _model_reasons(
     decisions: pl.DataFrame,
-    rows: pl.DataFrame,
+    rows: FeatureRows,
     bundles: dict[str, ModelBundle],
     pending: list[Pending],
     k: int,
@@ -108,7 +150,25 @@ def _model_reasons(
     if not selected.height:
         return pl.DataFrame(schema=REASONS_SCHEMA)
     as_of = pending[0].profile.features_as_of  # type: ignore[union-attr]
-    return explain_features(rows, bundles, selected.select("customer_id", "product"), as_of, k)
+    return explain_rows(rows, selected.select("customer_id", "product"), bundles, as_of, k)
+
+
+def explain_rows(
+    rows: FeatureRows,
+    pairs: pl.DataFrame,
+    bundles: dict[str, ModelBundle],
+    as_of: date,
+    k: int,
+) -> pl.DataFrame:
+    """`serving.scoring.explain_features` of (customer, product) pairs from the matrix."""
+    position = {cid: i for i, cid in enumerate(rows.ids)}
+    parts = []
+    for product, ids in pairs.group_by("product").agg("customer_id").iter_rows():
+        bundle = bundles[product]
+        values = rows.for_model(bundle, [position[i] for i in ids])
+        top = top_contributions_matrix(bundle, values, np.asarray(ids, dtype=object), max(k, 1))
+        parts.append(reason_sentences(top, product, as_of))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=REASONS_SCHEMA)
 
 
 def _said(pending: list[Pending]) -> pl.DataFrame:

@@ -108,16 +108,17 @@ def refresh(
     large: bool,
     ruleset: RuleSet,
     config: FeatureConfig,
+    age: int | None = None,
 ) -> tuple[dict[str, Any], date]:
-    """The features moved to the day after the event and updated with it (see module doc)."""
+    """The features moved to the day after the event and updated with it (see module doc).
+    `age`: the age on the day after the event when the caller has it (`ages`)."""
     f = dict(features)
     as_of = facts.day + timedelta(days=1)
     if as_of <= features_as_of:  # already in the snapshot (booked before the batch's date)
         return f, features_as_of
     _shift(f, (as_of - features_as_of).days)
     if "age_years" in f:
-        age = pl.select(full_years(pl.lit(birth_date), as_of)).item()
-        f["age_years"] = age
+        f["age_years"] = ages([birth_date], as_of)[0] if age is None else age
     amount = facts.amount
     kind = "inflow" if amount > 0 else "outflow"
     for w in config.windows:
@@ -155,6 +156,12 @@ def refresh(
         if "days_since_last_large_inflow" in f:
             f["days_since_last_large_inflow"] = 1
     return f, as_of
+
+
+def ages(births: list[date], as_of: date) -> list[int]:
+    """`features.expressions.full_years` of each birth date on `as_of`, in one polars call."""
+    frame = pl.DataFrame({"b": births}, schema={"b": pl.Date})
+    return frame.select(full_years(pl.col("b"), as_of).alias("age"))["age"].to_list()
 
 
 def update_life_events(rows: list[dict[str, Any]], ruleset: RuleSet, config: FeatureConfig) -> None:

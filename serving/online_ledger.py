@@ -35,13 +35,16 @@ def event_transaction(engine: Engine, customers: list[str]) -> Iterator[Connecti
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(lg._LOCK_KEY)))
-            for cid in sorted(set(customers)):
-                conn.execute(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(EVENT_LOCK_CLASS, sa.func.hashtext(cid))
-                    )
-                )
+            # one round trip for every customer's lock; PostgreSQL evaluates a volatile
+            # function of the select list after ORDER BY, so the locks are taken in order
+            conn.execute(_CUSTOMER_LOCKS, {"k": EVENT_LOCK_CLASS, "ids": sorted(set(customers))})
         yield conn
+
+
+_CUSTOMER_LOCKS = sa.text(
+    "SELECT pg_advisory_xact_lock(:k, hashtext(c)) FROM unnest(CAST(:ids AS text[])) AS c"
+    " ORDER BY c"
+)
 
 
 def history(conn: Connection, customers: list[str]) -> pl.DataFrame:

@@ -7,12 +7,19 @@ The rules are not here: consent is the snapshot's `may_profile` (each batch run 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from features.categories import CHILD_BENEFIT, RuleSet
 from features.config import FeatureConfig
 from serving import online_store as store
-from serving.online_features import EventFacts, large_inflows, refresh, update_life_events
+from serving.online_features import (
+    EventFacts,
+    ages,
+    large_inflows,
+    refresh,
+    update_life_events,
+)
 from serving.online_response import response
 from serving.online_triggers import is_abroad
 from serving.online_worker import Pending
@@ -57,17 +64,29 @@ def refresh_profiles(
     facts = [_facts(p, features) for p in deciding]
     incomes = [p.profile.features.get("income_monthly_amount") for p in deciding]  # type: ignore[union-attr]
     large = large_inflows(facts, incomes, features)
-    for p, f, big in zip(deciding, facts, large, strict=True):
+    age = _ages(deciding, facts)
+    for p, f, big, years in zip(deciding, facts, large, age, strict=True):
         prof = p.profile
         assert prof is not None
         prof.features, prof.features_as_of = refresh(
-            prof.features, prof.features_as_of, prof.birth_date, f, big, ruleset, features
+            prof.features, prof.features_as_of, prof.birth_date, f, big, ruleset, features, years
         )
         prof.is_current = True  # the event is a payment on the account
         if f.category == CHILD_BENEFIT:  # the categorisation rule is the one definition
             prof.child_benefit = True
     update_life_events([p.profile.features for p in deciding], ruleset, features)  # type: ignore[union-attr]
     return large
+
+
+def _ages(deciding: list[Pending], facts: list[EventFacts]) -> list[int]:
+    """Each customer's age on the day after its event (one polars call per distinct day)."""
+    out = [0] * len(deciding)
+    for day in {f.day for f in facts}:
+        at = [i for i, f in enumerate(facts) if f.day == day]
+        births = [deciding[i].profile.birth_date for i in at]  # type: ignore[union-attr]
+        for i, years in zip(at, ages(births, day + timedelta(days=1)), strict=True):
+            out[i] = years
+    return out
 
 
 def _facts(p: Pending, features: FeatureConfig) -> EventFacts:

@@ -52,17 +52,7 @@ def score_features(features: pl.DataFrame, bundles: dict[str, ModelBundle]) -> p
     parts = []
     for product, bundle in bundles.items():
         proba = bundle.predict_proba(features)
-        parts.append(
-            pl.DataFrame(
-                {
-                    "customer_id": features["customer_id"],
-                    "product": product,
-                    "propensity": np.asarray(proba, dtype=np.float64),
-                    "model_version": bundle.version,
-                },
-                schema=SCORE_SCHEMA,
-            )
-        )
+        parts.append(score_frame(features["customer_id"], product, proba, bundle))
         log.info(
             "scored %d customer(s) for %s (model version %s)",
             features.height,
@@ -70,6 +60,21 @@ def score_features(features: pl.DataFrame, bundles: dict[str, ModelBundle]) -> p
             bundle.version,
         )
     return pl.concat(parts) if parts else pl.DataFrame(schema=SCORE_SCHEMA)
+
+
+def score_frame(
+    ids: pl.Series | list[str], product: str, proba: np.ndarray, bundle: ModelBundle
+) -> pl.DataFrame:
+    """One product's scores in `SCORE_SCHEMA` (the batch's and the real-time service's)."""
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "product": [product] * len(proba),
+            "propensity": np.asarray(proba, dtype=np.float64),
+            "model_version": [bundle.version] * len(proba),
+        },
+        schema=SCORE_SCHEMA,
+    )
 
 
 def explain_features(
@@ -85,23 +90,30 @@ def explain_features(
     parts = []
     for product, group in pairs.partition_by("product", as_dict=True).items():
         rows = features.join(group.select("customer_id"), "customer_id", "semi")
-        # sentences show whole currency units, counts and days: 2 decimals keeps them and lets equal
-        # values share one sentence
-        top = top_contributions(bundles[product[0]], rows, k=max(k, 1)).with_columns(
-            pl.col("value").round(2)
-        )
-        texts = top.select("feature", "value").unique()
-        sentences = [reason_text(f, v, as_of, feature_config) for f, v in texts.iter_rows()]
-        texts = texts.with_columns(text=pl.Series(sentences, dtype=pl.String()))
-        parts.append(
-            top.join(texts, ["feature", "value"], "left", nulls_equal=True)
-            .sort("customer_id", "rank")
-            .group_by("customer_id", maintain_order=True)
-            .agg(reasons=pl.col("text"))
-            .with_columns(product=pl.lit(product[0]))
-            .select(list(REASONS_SCHEMA))
-        )
+        top = top_contributions(bundles[product[0]], rows, k=max(k, 1))
+        parts.append(reason_sentences(top, product[0], as_of, feature_config))
     return pl.concat(parts) if parts else pl.DataFrame(schema=REASONS_SCHEMA)
+
+
+def reason_sentences(
+    top: pl.DataFrame, product: str, as_of: date, feature_config: FeatureConfig | None = None
+) -> pl.DataFrame:
+    """REASONS_SCHEMA rows from one product's `top_contributions`: each customer's sentences
+    in rank order (the batch's and the real-time service's one wording)."""
+    # sentences show whole currency units, counts and days: 2 decimals keeps them and lets equal
+    # values share one sentence
+    top = top.with_columns(pl.col("value").round(2))
+    texts = top.select("feature", "value").unique()
+    sentences = [reason_text(f, v, as_of, feature_config) for f, v in texts.iter_rows()]
+    texts = texts.with_columns(text=pl.Series(sentences, dtype=pl.String()))
+    return (
+        top.join(texts, ["feature", "value"], "left", nulls_equal=True)
+        .sort("customer_id", "rank")
+        .group_by("customer_id", maintain_order=True)
+        .agg(reasons=pl.col("text"))
+        .with_columns(product=pl.lit(product))
+        .select(list(REASONS_SCHEMA))
+    )
 
 
 def feature_explainer(

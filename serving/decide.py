@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import polars as pl
 
 from models.products import resolve_products
 from serving.arbitration import arbitrate, global_control, in_control
-from serving.config import Campaign, ServingConfig
+from serving.config import Campaign, ContactPolicy, ServingConfig
 from serving.contact_policy import customer_stats, phone_blocked, policy_reason, product_stats
 from serving.reasons import Reason
 from serving.reasons import lit as reason_lit
@@ -100,6 +101,11 @@ def campaign_frames(
 
 def _gate_reason(config: ServingConfig) -> pl.Expr:
     """Eligibility then contact policy: the first rule a candidate breaks, else null."""
+    return _gate_reason_for(config.policy)
+
+
+@lru_cache(maxsize=16)  # expressions are immutable: built once per policy, not per decision
+def _gate_reason_for(policy: ContactPolicy) -> pl.Expr:
     return (
         pl.when(pl.col("age").fill_null(0) < pl.col("min_age"))
         .then(reason_lit(Reason.MINOR))
@@ -111,7 +117,7 @@ def _gate_reason(config: ServingConfig) -> pl.Expr:
         .then(reason_lit(Reason.NO_CHILD_BENEFIT))
         .otherwise(
             pl.coalesce(
-                policy_reason(config.policy),
+                policy_reason(policy),
                 pl.when(pl.col("in_global_control")).then(reason_lit(Reason.GLOBAL_CONTROL)),
             )
         )
@@ -154,6 +160,22 @@ def _options(
     consent = inp.consents.select(
         "customer_id", *[pl.col(c).alias(f"ok_{c}") for c in ("email", "sms", "post", "phone")]
     )
+    slim = passing.select(
+        "customer_id", "campaign_id", "propensity", "value", "age", "is_current", "n_phone"
+    )
+    return (
+        slim.join(chan.lazy(), "campaign_id")
+        .join(consent, "customer_id", "left")
+        .with_columns(
+            status=_status(config.adult_age, config.policy),
+            expected_value=pl.col("propensity") * pl.col("value") * pl.col("factor"),
+        )
+    )
+
+
+@lru_cache(maxsize=16)
+def _status(adult_age: int, policy: ContactPolicy) -> pl.Expr:
+    """A (candidate, channel)'s status: refused, phone_cap, no_capacity or ok."""
     permitted = (
         pl.when(pl.col("channel") == "email")
         .then(pl.col("ok_email"))
@@ -166,27 +188,18 @@ def _options(
         .otherwise(pl.lit(False))
         .fill_null(False)
     )
-    status = (
-        pl.when(~permitted | (pl.col("age").fill_null(0) < config.adult_age))
+    return (
+        pl.when(~permitted | (pl.col("age").fill_null(0) < adult_age))
         .then(pl.lit("refused"))
-        .when((pl.col("channel") == "phone") & phone_blocked(config.policy))
+        .when((pl.col("channel") == "phone") & phone_blocked(policy))
         .then(pl.lit("phone_cap"))
         .when(pl.col("capacity") <= 0)
         .then(pl.lit("no_capacity"))
         .otherwise(pl.lit("ok"))
     )
-    slim = passing.select(
-        "customer_id", "campaign_id", "propensity", "value", "age", "is_current", "n_phone"
-    )
-    return (
-        slim.join(chan.lazy(), "campaign_id")
-        .join(consent, "customer_id", "left")
-        .with_columns(
-            status=status, expected_value=pl.col("propensity") * pl.col("value") * pl.col("factor")
-        )
-    )
 
 
+@lru_cache(maxsize=1)
 def _no_channel_reason() -> pl.Expr:
     """Why a candidate had no usable channel (aggregated over its channels)."""
     return (

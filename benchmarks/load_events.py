@@ -319,7 +319,13 @@ def main() -> None:
     tables = load_tables(data).tables
     last = tables.transactions.select(pl.col("booked_at").max()).collect().item()
     as_of = last.date() + timedelta(days=1)
-    features = build_features(consenting_tables(tables), as_of, FeatureConfig()).collect()
+    # cached beside the models trained on them (delete the work dir after changing features)
+    cached = work / f"features-{data.name}-{as_of}.parquet"
+    if cached.exists():
+        features = pl.read_parquet(cached)
+    else:
+        features = build_features(consenting_tables(tables), as_of, FeatureConfig()).collect()
+        features.write_parquet(cached)
     if not (work / "mlflow.db").exists():
         if args.quick_models:
             quick_models(features, work)

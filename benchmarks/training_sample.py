@@ -10,7 +10,9 @@ trains in a fresh child process with the library path (`train_products`, default
 apart from `sample_customers`), so its wall time, CPU time and peak RSS are its own; every
 model is then scored on that same test set. Prints one markdown row per sample and product:
 test ROC-AUC on everyone, the gap to training on everyone, the AUC the run itself reported
-(on its sampled customers), training rows and positives, wall / CPU seconds, peak RSS.
+(on its sampled customers), training rows and positives, wall / CPU seconds and the peak RSS
+while training (sampled; loading the tables before it, whose transaction-id check holds every
+id, is printed apart).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 HEADER = (
     "| sample | product | ROC-AUC (everyone at test date) | gap to everyone | run's own test "
-    "AUC | train rows | train pos. | wall s | CPU s | peak RSS GB |\n"
+    "AUC | train rows | train pos. | wall s | CPU s | training peak RSS GB |\n"
     "|---|---|---|---|---|---|---|---|---|---|"
 )
 
@@ -81,6 +83,31 @@ def test_set(data: Path, out: Path) -> Path:
     return out
 
 
+class RssPeak:
+    """The largest resident set of this process while the block runs (sampled every 0.1 s),
+    so the training's own peak is seen apart from loading the tables before it."""
+
+    def __enter__(self) -> RssPeak:
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        page = resource.getpagesize()
+        while True:
+            with open("/proc/self/statm") as f:
+                self.peak = max(self.peak, int(f.read().split()[1]) * page)
+            if self._stop.wait(0.1):
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def one(data: Path, sample: int, root: Path, test_path: Path) -> dict:
     """Train with `sample_customers = sample` here; score every model on the common test set."""
     import polars as pl
@@ -94,12 +121,13 @@ def one(data: Path, sample: int, root: Path, test_path: Path) -> dict:
     work = root / f"work-{sample}"
     shutil.rmtree(work, ignore_errors=True)
     tables = load_tables(data).tables
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
     wall, cpu = time.perf_counter(), time.process_time()
-    results = train_products(
-        tables, TrainingConfig(sample_customers=sample), None, work, truth=read_truth(data)
-    )
+    with RssPeak() as rss:
+        results = train_products(
+            tables, TrainingConfig(sample_customers=sample), None, work, truth=read_truth(data)
+        )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
     test = pl.read_parquet(test_path)
     rows = {}
     for product, r in results.items():
@@ -115,7 +143,9 @@ def one(data: Path, sample: int, root: Path, test_path: Path) -> dict:
             "n_pos_train": r.counts["n_pos_train"],
             "test_rows": part.height,
         }
-    return {"sample": sample, "wall": wall, "cpu": cpu, "peak_gb": peak, "products": rows}
+    peak = rss.peak / 1e9
+    times = {"wall": wall, "cpu": cpu, "peak_gb": peak, "load_gb": loaded}
+    return {"sample": sample, **times, "products": rows}
 
 
 def run(args: argparse.Namespace) -> list[str]:
@@ -128,7 +158,11 @@ def run(args: argparse.Namespace) -> list[str]:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         found[sample] = json.loads(out.strip().splitlines()[-1])
         f = found[sample]
-        print(f"sample {sample or 'everyone'}: {f['wall']:.0f} s wall", flush=True)
+        print(
+            f"sample {sample or 'everyone'}: {f['wall']:.0f} s wall; load_tables peak "
+            f"{f['load_gb']:.1f} GB before training",
+            flush=True,
+        )
     base = found.get(0, {}).get("products", {})
     lines = []
     for sample, f in found.items():

@@ -26,11 +26,10 @@ from serving.online_event import Event
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
-# How long the worker waits for more requests before deciding a batch. 0 by default: the
-# server's 1 ms GIL switch interval lets the event loop queue requests while a batch is
-# decided, so a wait only adds latency (load test on PostgreSQL, 200 events/s: p99 135 ms
-# without, 249 ms with a 2 ms wait; docs/realtime.md). Kept as a setting for other machines.
-LINGER_SECONDS = float(os.environ.get("PROPENSITY_LINGER_MS", "0")) / 1000
+# How long the worker waits for more requests before deciding a batch, so that requests
+# already on the wire join it. 0 and 2 ms measured alike on the busy 2-core machine (load test,
+# 200 events/s: p99 within the run-to-run spread; docs/realtime.md); 2 ms is kept.
+LINGER_SECONDS = float(os.environ.get("PROPENSITY_LINGER_MS", "2")) / 1000
 
 
 @dataclass

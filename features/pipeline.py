@@ -29,6 +29,7 @@ from features.config import FeatureConfig
 from features.consent import profilable_ids
 from features.customers import customer_base, customer_infos, product_frame, product_names
 from features.expressions import FeatureInfo
+from features.hashing import bucket_expr
 from features.income import income_features, income_frame, large_inflow_features, large_inflow_frame
 from features.life_events import life_event_features
 from features.schemas import SPECS, Tables
@@ -232,9 +233,11 @@ def special_count(tables: Tables, as_of: date, config: FeatureConfig) -> int:
 
 
 def partition(tables: Tables, n: int, i: int) -> Tables:
-    """The rows of the customers in hash partition `i` of `n` (every table)."""
+    """The rows of the customers in hash partition `i` of `n` (every table), by the project's
+    stable hash (`features.hashing.bucket_of`): the same customers on every machine and
+    library version."""
     if n < 1 or not 0 <= i < n:
         raise ValueError(f"partition {i} of {n} does not exist")
-    keep = (pl.col("customer_id").hash(seed=20) % n) == i
+    keep = bucket_expr("customer_id", n) == i
     frames = {name: getattr(tables, name).filter(keep) for name in SPECS}
     return tables.with_(**frames)

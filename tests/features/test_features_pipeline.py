@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from features.catalogue import catalogue, reason_text
 from features.config import FeatureConfig, Rule
+from features.hashing import bucket_of
 from features.pipeline import (
     build_features,
     build_features_many,
@@ -115,6 +116,19 @@ def test_customer_keys_fall_back_to_the_id_when_hashes_collide(tables: Tables) -
     hashed = cix_per_row(*customer_keys(tables.customers, index)).sort("transaction_id")
     assert fallback.height > 0
     assert_frame_equal(fallback, hashed)
+
+
+def test_partitions_follow_the_projects_stable_hash(tables: Tables) -> None:
+    """`partition` keeps, in every table, exactly the customers `bucket_of` puts in that
+    bucket (the project's keyed BLAKE2b, not a dataframe library's hash)."""
+    ids = tables.customers.select("customer_id").collect()["customer_id"].to_list()
+    want = bucket_of(ids, 3)
+    for i in range(3):
+        part = partition(tables, 3, i)
+        kept = part.customers.collect()["customer_id"].to_list()
+        assert sorted(kept) == sorted(c for c, b in zip(ids, want, strict=True) if b == i)
+        booked = part.transactions.select(pl.col("customer_id").unique()).collect()
+        assert set(booked["customer_id"]) <= set(kept)
 
 
 def test_partition_rejects_bad_index(tables: Tables) -> None:

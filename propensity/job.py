@@ -104,21 +104,22 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)
     ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
-    step("building features and training the models", 0.2)
-    training = train_products(
-        tables,
-        config.training,
-        list(config.products),
-        work,
-        tracking_uri,
-        truth=read_truth(data_dir),
-        progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
-        promote=config.run.promote,
-        feature_config=config.features,
-        as_of=as_of,  # time travel: nothing known on or after the run date is trained on
-    )
-    step("scoring and selecting", 0.75)
     with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
+        step("building features and training the models", 0.2)
+        training = train_products(
+            tables,
+            config.training,
+            list(config.products),
+            work,
+            tracking_uri,
+            truth=read_truth(data_dir),
+            progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
+            promote=config.run.promote,
+            feature_config=config.features,
+            as_of=as_of,  # time travel: nothing known on or after the run date is trained on
+            backend=compute.backend if compute is not None else None,  # fits on the workers
+        )
+        step("scoring and selecting", 0.75)
         outcome = decide_run(
             tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
             replace=config.run.replace, compute=compute,

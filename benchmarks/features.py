@@ -8,16 +8,24 @@ Engines (each run in its own subprocess, so peak RSS is per engine):
   pandas-core   the same core aggregates in straightforward pandas
   polars-many   `build_features_many` for the 13 month starts up to the date (a training set;
                 not run by default: --engines polars-many)
-The core outputs are checked to hold the same numbers. Data: `propensity generate` with 20k
-customers (~11M transactions) and 100k customers (~56M), generated once and reused.
+The engines take turns (round-robin: A B C A B C A B C), so a slow spell of the shared machine
+hits all of them alike; the best of `--repeat` runs (default 3) is shown. The core outputs of
+DuckDB and pandas, and the core columns of polars-full, are checked to hold the same numbers
+as polars-core. Every engine applies the consent gate (`features.consent.profilable_ids`: no
+objector, no customer without a consent row). `--stages` adds the stages of polars-full timed
+one after the other (benchmarks/features_stages.py), each in its own subprocess as well.
+Data: `propensity generate` with 20k customers (~11M transactions) and 100k customers (~53M),
+generated once and reused.
 
-Run: /work/venv/bin/python benchmarks/features.py [--sizes 10m 50m] [--repeat 2]
+Run: /work/venv/bin/python benchmarks/features.py [--sizes 10m 50m] [--repeat 3] [--stages]
+     [--json]   (--json prints one JSON document instead of the tables)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,6 +33,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -36,7 +45,7 @@ SIZES = {
     "50m": (100_000, Path("/tmp/bench-data-50m")),
 }
 ENGINES = ("polars-full", "polars-core", "duckdb-core", "pandas-core")
-EXTRA_ENGINES = ("polars-many",)
+EXTRA_ENGINES = ("polars-many", "polars-stages")
 AS_OF = date(2026, 11, 1)
 
 
@@ -56,6 +65,17 @@ def worker(engine: str, data: Path, out: Path) -> None:
     base = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(base)
     config = FeatureConfig()
+    if engine == "polars-stages":
+        stages_spec = importlib.util.spec_from_file_location(
+            "features_stages", HERE / "features_stages.py"
+        )
+        assert stages_spec is not None and stages_spec.loader is not None
+        stages = importlib.util.module_from_spec(stages_spec)
+        stages_spec.loader.exec_module(stages)
+        times = stages.stage_times(base.scan_tables(data), AS_OF, config)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"stages": times, "rss_mib": rss}))
+        return
     start, cpu_start = time.perf_counter(), time.process_time()
     if engine == "polars-full":
         frame = build_features(base.scan_tables(data), AS_OF, config).collect(engine="streaming")
@@ -96,19 +116,94 @@ def run_once(engine: str, data: Path, out: Path) -> dict[str, float]:
 
 
 def check_same(outputs: dict[str, Path]) -> list[str]:
-    """Compare every core output with polars-core; return the engines that agree."""
+    """Compare every core output, and the core columns of polars-full, with polars-core (same
+    customers, every number within 1e-4); return the engines that agree."""
     base = pl.read_parquet(outputs["polars-core"]).sort("customer_id")
     agreed = []
     for engine, path in outputs.items():
-        if engine in ("polars-core", "polars-full", "polars-many"):
+        if engine in ("polars-core", "polars-many"):
             continue
-        other = pl.read_parquet(path).sort("customer_id")
+        other = pl.read_parquet(path).sort("customer_id").select(base.columns)
         assert base["customer_id"].equals(other["customer_id"]), engine
         for col in base.columns[1:]:
             gap = (base[col].cast(pl.Float64) - other[col].cast(pl.Float64)).abs().max()
             assert gap is None or gap < 1e-4, f"{engine} differs in {col} by {gap}"
         agreed.append(engine)
     return agreed
+
+
+def run_size(size: str, engines: list[str], repeat: int, pandas_50m: bool) -> dict[str, Any]:
+    """Every engine `repeat` times, round-robin; the best run of each, the check, the load."""
+    customers, path = SIZES[size]
+    n = ensure_data(customers, path)
+    rows: list[dict[str, Any]] = []
+    engines = list(engines)
+    if size == "50m" and "pandas-core" in engines and not pandas_50m:
+        engines.remove("pandas-core")
+        rows.append({"engine": "pandas-core", "note": "skipped (see --pandas-50m)"})
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs = {e: Path(tmp) / f"{e}.parquet" for e in engines}
+        runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+        for _ in range(repeat):
+            for engine in engines:
+                runs[engine].append(run_once(engine, path, outputs[engine]))
+        for engine in engines:
+            best = min(runs[engine], key=lambda r: r["seconds"])
+            rows.append(
+                {
+                    "engine": engine,
+                    "seconds": best["seconds"],
+                    "mtx_per_s": n / best["seconds"] / 1e6,
+                    "cpu": best["cpu"],
+                    "rss_mib": max(r["rss_mib"] for r in runs[engine]),
+                    "runs": [round(r["seconds"], 2) for r in runs[engine]],
+                    "note": "x".join(map(str, best["shape"])),
+                }
+            )
+        agreed = check_same(outputs) if "polars-core" in outputs else []
+    return {
+        "size": size,
+        "transactions": n,
+        "load": os.getloadavg(),
+        "engines": rows,
+        "same_numbers_as_polars_core": agreed,
+    }
+
+
+def stage_table(size: str) -> dict[str, Any]:
+    """The stages of polars-full at `size`, one after the other, in a subprocess."""
+    customers, path = SIZES[size]
+    n = ensure_data(customers, path)
+    with tempfile.TemporaryDirectory() as tmp:
+        done = run_once("polars-stages", path, Path(tmp) / "unused.parquet")
+    return {"size": size, "transactions": n, "load": os.getloadavg(), **done}
+
+
+def print_tables(results: list[dict[str, Any]], stages: list[dict[str, Any]]) -> None:
+    head = f"{'engine':<12} {'size':>4} {'transactions':>12} {'best s':>7} {'M tx/s':>7}"
+    print(f"\n{head} {'CPU s':>6} {'peak RSS MiB':>12}  runs / output")
+    for res in results:
+        for r in res["engines"]:
+            lead = f"{r['engine']:<12} {res['size']:>4} {res['transactions']:>12,}"
+            if "seconds" not in r:
+                print(f"{lead} {'-':>7} {'-':>7} {'-':>6} {'-':>12}  {r['note']}")
+                continue
+            print(
+                f"{lead} {r['seconds']:>7.2f} {r['mtx_per_s']:>7.2f} {r['cpu']:>6.1f}"
+                f" {r['rss_mib']:>12,.0f}  {r['runs']} {r['note']}"
+            )
+        load = ", ".join(f"{x:.2f}" for x in res["load"])
+        agreed = ", ".join(res["same_numbers_as_polars_core"]) or "-"
+        print(f"  {res['size']}: load average {load}; same numbers as polars-core: {agreed}")
+    for st in stages:
+        load = ", ".join(f"{x:.2f}" for x in st["load"])
+        print(f"\npolars-full stages, one after the other, {st['size']} (load average {load})")
+        print(f"{'stage':<50} {'wall s':>7} {'CPU s':>6}")
+        for row in st["stages"]:
+            print(f"{row['stage']:<50} {row['seconds']:>7.2f} {row['cpu']:>6.2f}")
+        wall = sum(r["seconds"] for r in st["stages"])
+        cpu = sum(r["cpu"] for r in st["stages"])
+        print(f"{'total':<50} {wall:>7.2f} {cpu:>6.2f}   peak RSS {st['rss_mib']:,.0f} MiB")
 
 
 def main() -> None:
@@ -118,8 +213,10 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     choices = [*ENGINES, *EXTRA_ENGINES]
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=choices)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per engine; the best is shown")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is shown")
     parser.add_argument("--pandas-50m", action="store_true", help="also run pandas at 50m")
+    parser.add_argument("--stages", action="store_true", help="also time polars-full's stages")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--worker", choices=choices, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -127,38 +224,13 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.data, args.out)
         return
-    table = []
-    for size in args.sizes:
-        customers, path = SIZES[size]
-        n = ensure_data(customers, path)
-        with tempfile.TemporaryDirectory() as tmp:
-            engines = list(args.engines)
-            if size == "50m" and "pandas-core" in engines and not args.pandas_50m:
-                engines.remove("pandas-core")
-                table.append(("pandas-core", n, None, None, None, "skipped (see --pandas-50m)"))
-            outputs = {e: Path(tmp) / f"{e}.parquet" for e in engines}
-            # Round-robin: a slow spell on a shared machine hits every engine alike.
-            runs: dict[str, list[dict[str, float]]] = {e: [] for e in engines}
-            for _ in range(args.repeat):
-                for engine in engines:
-                    runs[engine].append(run_once(engine, path, outputs[engine]))
-            for engine in engines:
-                best = min(runs[engine], key=lambda r: r["seconds"])
-                shape = "x".join(map(str, best["shape"]))
-                rss = max(r["rss_mib"] for r in runs[engine])
-                table.append((engine, n, best["seconds"], best["cpu"], rss, shape))
-                times = [round(r["seconds"], 1) for r in runs[engine]]
-                print(f"  {size} {engine}: {times} s", flush=True)
-            if "polars-core" in outputs:
-                print(f"  {size}: same numbers as polars-core: {check_same(outputs)}", flush=True)
-    head = f"{'engine':<12} {'transactions':>13} {'seconds':>8} {'rows/s':>11} {'CPU s':>6}"
-    print(f"\n{head} {'peak RSS MiB':>13}  output")
-    for engine, n, sec, cpu, rss, note in table:
-        if sec is None:
-            print(f"{engine:<12} {n:>13,} {'-':>8} {'-':>11} {'-':>6} {'-':>13}  {note}")
-        else:
-            rate = f"{n / sec:>11,.0f}"
-            print(f"{engine:<12} {n:>13,} {sec:>8.1f} {rate} {cpu:>6.1f} {rss:>13,.0f}  {note}")
+    engines = [e for e in args.engines if e != "polars-stages"]
+    results = [run_size(size, engines, args.repeat, args.pandas_50m) for size in args.sizes]
+    stages = [stage_table(size) for size in args.sizes] if args.stages else []
+    if args.json:
+        print(json.dumps({"results": results, "stages": stages}, indent=1))
+    else:
+        print_tables(results, stages)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import polars as pl
 
 from features.categories import RuleSet, load_ruleset
 from features.config import FeatureConfig, Rule
+from features.consent import profilable_ids
 from features.pipeline import narrow_rows
 from features.schemas import Tables
 from features.transactions import (
@@ -57,6 +58,7 @@ def scan_tables(data: Path) -> Tables:
         transactions=pl.scan_parquet(source),
         customers=pl.scan_parquet(data / "customers.parquet"),
         products=pl.scan_parquet(data / "products.parquet"),
+        consents=pl.scan_parquet(data / "consents.parquet"),
     )
 
 
@@ -68,7 +70,8 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     tables = scan_tables(data)
     ruleset = load_ruleset(config)
     cols = core_columns(config, ruleset)
-    index = customer_index(tables.customers, as_of).collect()
+    profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
+    index = customer_index(profiled, as_of).collect()
     since = oldest_read(as_of, config)
     customer = customer_keys(tables.customers, index)
     rows = narrow_rows(tables, ruleset, as_of, customer, config, since=since)
@@ -152,7 +155,9 @@ def duckdb_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet)
     """
     main = f"""
     WITH cust AS (SELECT customer_id FROM read_parquet('{data}/customers.parquet')
-                  WHERE customer_since < DATE '{as_of}'),
+                  WHERE customer_since < DATE '{as_of}' AND customer_id IN (
+                      SELECT customer_id FROM read_parquet('{data}/consents.parquet')
+                      WHERE coalesce(payment_data_marketing, false))),
     by_cat AS (
         SELECT t.customer_id, c.category, t.amount > 0 AS credit, {per_cat}
         FROM (SELECT customer_id, amount, hash({keys}, amount > 0) AS k,
@@ -252,6 +257,9 @@ def pandas_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
     tx = tx[~tx["category"].isin(ruleset.excluded)]
     cust = pd.read_parquet(data / "customers.parquet", columns=["customer_id", "customer_since"])
     cust = cust[pd.to_datetime(cust["customer_since"]) < pd.Timestamp(as_of)][["customer_id"]]
+    consents = pd.read_parquet(data / "consents.parquet")
+    profilable = consents.loc[consents["payment_data_marketing"].fillna(False), "customer_id"]
+    cust = cust[cust["customer_id"].isin(profilable)]
     tx = tx[tx["customer_id"].isin(cust["customer_id"])]
     age = (pd.Timestamp(as_of) - tx["booked_at"].dt.normalize()).dt.days
     parts = []

@@ -56,6 +56,19 @@ def opening_balances(
     )
 
 
+def first_bookings(rows: pl.DataFrame, customers: int) -> pl.Series:
+    """The distinct first booking times of the customers in `rows` (`cix` below `customers`,
+    `booked_at`): which rows can hold an opening balance (see `opening_frame`). numpy
+    (`np.minimum.at` with matching dtypes stays on its fast path): a polars group-by of 50M
+    rows cost several times more."""
+    stamps = rows["booked_at"]
+    never = np.iinfo(np.int64).max
+    first = np.full(customers, never, dtype=np.int64)
+    cix = rows["cix"].to_numpy()
+    np.minimum.at(first, cix, stamps.to_physical().to_numpy().astype(np.int64, copy=False))
+    return pl.Series("booked_at", np.unique(first[first != never])).cast(stamps.dtype)
+
+
 @dataclass(frozen=True)
 class BalanceGrid:
     """End-of-day balance of every indexed customer (row = `cix`) on every day from `start`

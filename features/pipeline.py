@@ -21,6 +21,7 @@ from features.balance import (
     add_opening,
     balance_frame,
     balance_infos,
+    first_bookings,
     flow_grid,
     opening_balances,
 )
@@ -29,6 +30,7 @@ from features.config import FeatureConfig
 from features.consent import profilable_ids
 from features.customers import customer_base, customer_infos, product_frame, product_names
 from features.expressions import FeatureInfo
+from features.hashing import bucket_expr
 from features.income import income_features, income_frame, large_inflow_features, large_inflow_frame
 from features.life_events import life_event_features
 from features.schemas import SPECS, Tables
@@ -123,6 +125,39 @@ class Prepared:
     grid: BalanceGrid
 
 
+def scanned_rows(
+    tables: Tables,
+    ruleset: RuleSet,
+    before: date,
+    customer: tuple[pl.Expr, pl.DataFrame],
+    config: FeatureConfig,
+    since: date | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every row of an indexed customer booked before `before` (and on or after `since`, if
+    given), special ones too: `cix`, `booked_at`, `amount`, `abroad`, `_rule_key`, and the
+    mapping `_rule_key` -> category (see `scan_categorised`), from one streaming scan that
+    never keeps text in memory. Rows join their customer index inside the scan, on an integer
+    key (a hash, see `customer_keys`), so rows of other customers are dropped at once."""
+    key, keys = customer
+    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
+    booked = booked_before(tables.transactions, before, since=since)
+    booked = booked.with_columns(key, abroad.alias("abroad")).join(keys.lazy(), on="_cid")
+    return scan_categorised(booked, ruleset, ["cix", "booked_at", "amount", "abroad"])
+
+
+def feature_rows(scanned: pl.DataFrame, mapping: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
+    """The narrow rows (`NARROW_COLUMNS`) of `scanned_rows`: category and airport flag joined
+    on the integer rule key, without special and eligibility-only rows (`is_excluded`)."""
+    day = pl.col("booked_at").dt.date().alias("day")
+    return (
+        scanned.lazy()
+        .join(mapping.filter(~is_excluded(ruleset)).lazy(), on="_rule_key")
+        .with_columns(day)
+        .select(NARROW_COLUMNS)
+        .collect(engine="streaming")
+    )
+
+
 def narrow_rows(
     tables: Tables,
     ruleset: RuleSet,
@@ -131,34 +166,29 @@ def narrow_rows(
     config: FeatureConfig,
     since: date | None = None,
 ) -> pl.DataFrame:
-    """The narrow rows (`NARROW_COLUMNS`) booked before `before` (and on or
-    after `since`, if given), from one streaming scan that never keeps text in memory (see
-    `scan_categorised`), without special and eligibility-only rows (`is_excluded`); the rows
-    then join their category and customer index on integer keys (hashes), not on strings.
+    """The narrow rows (`NARROW_COLUMNS`) booked before `before` (and on or after `since`, if
+    given), without special and eligibility-only rows: `feature_rows` of `scanned_rows`.
     `customer` is `customer_keys(...)` of the index."""
-    key, keys = customer
-    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
-    day = pl.col("booked_at").dt.date().alias("day")
-    booked = booked_before(tables.transactions, before, since=since)
-    booked = booked.with_columns(key, day, abroad.alias("abroad"))
-    rows, mapping = scan_categorised(booked, ruleset, ["_cid", "day", "amount", "abroad"])
-    return (
-        rows.lazy()
-        .join(keys.lazy(), on="_cid")
-        .join(mapping.filter(~is_excluded(ruleset)).lazy(), on="_rule_key")
-        .select(NARROW_COLUMNS)
-        .collect(engine="streaming")
-    )
+    scanned, mapping = scanned_rows(tables, ruleset, before, customer, config, since)
+    return feature_rows(scanned, mapping, ruleset)
 
 
 def opening_frame(
-    tables: Tables, before: date, customer: tuple[pl.Expr, pl.DataFrame]
+    tables: Tables,
+    before: date,
+    customer: tuple[pl.Expr, pl.DataFrame],
+    firsts: pl.Series | None = None,
 ) -> pl.LazyFrame:
     """`cix`, `opening`: each indexed customer's balance before the first booking (all rows
     booked before `before`, special ones too; see `opening_expr`). `customer` is
-    `customer_keys(...)` of the index."""
+    `customer_keys(...)` of the index. `firsts`, if given, holds every indexed customer's
+    first booking time (any superset will do): only rows booked at one of those instants
+    can be a first row, so the scan filters on them and the Parquet reader decodes the other
+    columns of those rows only (the tie-break by `transaction_id` then runs on a few rows)."""
     key, keys = customer
     rows = booked_before(tables.transactions, before)
+    if firsts is not None:
+        rows = rows.filter(pl.col("booked_at").is_in(firsts.implode()))
     rows = rows.select(key, "booked_at", "transaction_id", "amount", "balance_after")
     return opening_balances(rows, keys.lazy(), on="_cid")
 
@@ -176,11 +206,14 @@ def prepare(
     profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
     index = customer_index(profiled, before).collect()
     customer = customer_keys(tables.customers, index)
-    rows = narrow_rows(tables, ruleset, before, customer, config)
+    scanned, mapping = scanned_rows(tables, ruleset, before, customer, config)
+    firsts = first_bookings(scanned, index.height)
+    rows = feature_rows(scanned, mapping, ruleset)
+    del scanned
     span_start = (first or before) - timedelta(days=config.max_window)
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:  # one numpy thread beside polars
         grid_job = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
-        opening = opening_frame(tables, before, customer).collect(engine="streaming")
+        opening = opening_frame(tables, before, customer, firsts).collect(engine="streaming")
         grid = add_opening(grid_job.result(), opening)
     log.info("categorised %d feature transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, grid)
@@ -232,9 +265,11 @@ def special_count(tables: Tables, as_of: date, config: FeatureConfig) -> int:
 
 
 def partition(tables: Tables, n: int, i: int) -> Tables:
-    """The rows of the customers in hash partition `i` of `n` (every table)."""
+    """The rows of the customers in hash partition `i` of `n` (every table), by the project's
+    stable hash (`features.hashing.bucket_of`): the same customers on every machine and
+    library version."""
     if n < 1 or not 0 <= i < n:
         raise ValueError(f"partition {i} of {n} does not exist")
-    keep = (pl.col("customer_id").hash(seed=20) % n) == i
+    keep = bucket_expr("customer_id", n) == i
     frames = {name: getattr(tables, name).filter(keep) for name in SPECS}
     return tables.with_(**frames)

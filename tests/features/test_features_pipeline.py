@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -12,12 +12,15 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from features.balance import first_bookings
 from features.catalogue import catalogue, reason_text
 from features.config import FeatureConfig, Rule
+from features.hashing import bucket_of
 from features.pipeline import (
     build_features,
     build_features_many,
     excluded_counts,
+    opening_frame,
     partition,
     special_count,
 )
@@ -117,6 +120,19 @@ def test_customer_keys_fall_back_to_the_id_when_hashes_collide(tables: Tables) -
     assert_frame_equal(fallback, hashed)
 
 
+def test_partitions_follow_the_projects_stable_hash(tables: Tables) -> None:
+    """`partition` keeps, in every table, exactly the customers `bucket_of` puts in that
+    bucket (the project's keyed BLAKE2b, not a dataframe library's hash)."""
+    ids = tables.customers.select("customer_id").collect()["customer_id"].to_list()
+    want = bucket_of(ids, 3)
+    for i in range(3):
+        part = partition(tables, 3, i)
+        kept = part.customers.collect()["customer_id"].to_list()
+        assert sorted(kept) == sorted(c for c, b in zip(ids, want, strict=True) if b == i)
+        booked = part.transactions.select(pl.col("customer_id").unique()).collect()
+        assert set(booked["customer_id"]) <= set(kept)
+
+
 def test_partition_rejects_bad_index(tables: Tables) -> None:
     with pytest.raises(ValueError, match="partition 3 of 3"):
         partition(tables, 3, 3)
@@ -193,3 +209,34 @@ def test_cli_bad_date_is_a_user_error(tmp_path: Path) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "2026-13-01" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_opening_balance_breaks_ties_at_the_first_instant_by_transaction_id() -> None:
+    """The opening scan reads only rows booked at some customer's first instant
+    (`first_bookings`). A's two first rows share an instant (the lower `transaction_id`
+    holds the opening), and A has a later row at B's first instant that must not count."""
+    t0, t1 = datetime(2025, 1, 2, 9), datetime(2025, 1, 5, 9)
+    tx = pl.DataFrame(
+        {
+            "transaction_id": ["T2", "T1", "T3", "T4"],
+            "customer_id": ["A", "A", "A", "B"],
+            "booked_at": [t0, t0, t1, t1],
+            "amount": [10.0, -5.0, 1.0, 7.0],
+            "balance_after": [110.0, 200.0, 0.0, 50.0],
+        }
+    )
+    customers = pl.DataFrame(
+        {"customer_id": ["A", "B"], "birth_date": [date(1980, 1, 1)] * 2}
+    ).with_columns(customer_since=pl.lit(date(2024, 1, 1)))
+    tables = Tables.from_frames(transactions=tx, customers=customers)
+    index = customer_index(tables.customers, date(2025, 2, 1)).collect()
+    customer = customer_keys(tables.customers, index)
+    scanned = pl.DataFrame(
+        {"cix": pl.Series([0, 0, 0, 1], dtype=pl.UInt32), "booked_at": [t0, t0, t1, t1]}
+    )
+    firsts = first_bookings(scanned, index.height)
+    assert firsts.to_list() == [t0, t1]
+    every = opening_frame(tables, date(2025, 2, 1), customer).collect().sort("cix")
+    few = opening_frame(tables, date(2025, 2, 1), customer, firsts).collect().sort("cix")
+    assert_frame_equal(few, every)
+    assert few["opening"].to_list() == [205.0, 43.0]  # T1: 200 - (-5); T4: 50 - 7

@@ -97,15 +97,68 @@ def cast_to_contract(raw: pl.LazyFrame, spec: TableSpec) -> tuple[pl.LazyFrame, 
     return raw.select(exprs), faults
 
 
-def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
-    """Null or duplicate keys: the table has no reliable identity, so this is table-level."""
+KEY_HASH_SEED = 0x5EED_C0DE  # any fixed seed: the hashes only live for one check
+BYTES_PER_KEY = 48
+"""Peak memory per distinct key of one streaming group-by of 64-bit key hashes (hash table
+of hash and count plus the engine's morsels); rounded up, so the number of passes errs high."""
+
+
+def key_hash_passes(rows: int, budget: int | None = None) -> int:
+    """How many passes the duplicate-key check needs so one pass's hash table fits `budget`
+    (default: a quarter of the memory available now): 1 for every table of a small bank."""
+    if budget is None:
+        import psutil
+
+        budget = psutil.virtual_memory().available // 4
+    return max(1, -(-rows * BYTES_PER_KEY // max(budget, 1)))
+
+
+def duplicate_keys(lf: pl.LazyFrame, key: list[str], passes: int) -> pl.DataFrame:
+    """The key values held by more than one row, with their count (`n`); exact and bounded.
+
+    Each pass keeps one share of the 64-bit key hashes (`hash % passes`) and finds the hashes
+    seen twice (a streaming group-by of 8-byte hashes, never of the key texts); only rows
+    with such a hash are then grouped by their real key, so a hash collision is never
+    reported as a duplicate.
+    """
+    h = (pl.struct(key) if len(key) > 1 else pl.col(key[0])).hash(KEY_HASH_SEED).alias("_h")
+    seen = []
+    for share in range(passes):
+        rows = lf.select(h)
+        if passes > 1:
+            rows = rows.filter(pl.col("_h") % passes == share)
+        seen.append(
+            rows.group_by("_h")
+            .len()
+            .filter(pl.col("len") > 1)
+            .select("_h")
+            .collect(engine="streaming")
+        )
+    candidates = pl.concat(seen)["_h"]
+    if candidates.is_empty():
+        return pl.DataFrame(schema={**lf.select(key).collect_schema(), "n": pl.UInt32})
+    return (
+        lf.select(*key, h)
+        .filter(pl.col("_h").is_in(candidates.implode()))
+        .group_by(key)
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") > 1)
+        .collect(engine="streaming")
+    )
+
+
+def key_faults(lf: pl.LazyFrame, spec: TableSpec, passes: int | None = None) -> list[Fault]:
+    """Null or duplicate keys: the table has no reliable identity, so this is table-level.
+
+    The uniqueness check is exact but never holds every key (`duplicate_keys`); `passes`
+    (default derived from the rows and the memory available) splits it further.
+    """
     if not spec.key:
         return []
     key = list(spec.key)
     stats = lf.select(
         *(pl.col(k).null_count().alias(f"null_{k}") for k in key),
         pl.len().alias("rows"),
-        (pl.struct(key).n_unique() if len(key) > 1 else pl.col(key[0]).n_unique()).alias("uniq"),
     ).collect(engine="streaming")
     row = stats.row(0, named=True)
     faults = [
@@ -118,14 +171,19 @@ def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
         for k in key
         if row[f"null_{k}"]
     ]
-    if not faults and row["uniq"] < row["rows"]:
-        dup = pl.len().over(key) > 1
+    if faults:
+        return faults
+    dups = duplicate_keys(lf, key, passes or key_hash_passes(row["rows"]))
+    if dups.height:
+        extra = int(dups["n"].sum()) - dups.height
+        first = dups.sort(key).head(1).drop("n")
+        hit = pl.all_horizontal(pl.col(k) == first[k][0] for k in key)
         faults.append(
             Fault(
                 spec.name,
                 ", ".join(key),
-                f"{row['rows'] - row['uniq']} duplicate key(s)",
-                example_row(lf, dup, spec.key),
+                f"{extra} duplicate key(s)",
+                example_row(lf, hit, spec.key),
             )
         )
     return faults

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from features.errors import ModelNotFoundError
 from features.ids import validate_date, validate_run_id
 from features.io import LoadResult, load_tables, write_rejected
 from features.paths import safe_path
@@ -89,6 +90,24 @@ def write_run_report(
     return write_report(data, safe_path(config.work_dir / "reports", f"{summary.run_id}.html"))
 
 
+def require_champions(products: list[str], tracking_uri: str) -> None:
+    """With `[run] retrain = false` the run scores with the current champions: a product
+    without one is skipped later with a note; with none at all there is nothing to score."""
+    from models.registry import model_version
+
+    found = []
+    for product in products:
+        try:
+            found.append(model_version(product, "champion", tracking_uri))
+        except ModelNotFoundError:
+            continue
+    if not found:
+        raise ModelNotFoundError(
+            f"[run] retrain = false but no product has a champion model in {tracking_uri}: "
+            "train first (`propensity run` with [run] retrain = true, or `propensity train`)"
+        )
+
+
 def run_job(config: AppConfig, step: Step) -> JobResult:
     """Run every stage; raises `PropensityError` for bad input, nothing partial is written."""
     work = config.work_dir
@@ -104,19 +123,23 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)
     ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
-    step("building features and training the models", 0.2)
-    training = train_products(
-        tables,
-        config.training,
-        list(config.products),
-        work,
-        tracking_uri,
-        truth=read_truth(data_dir),
-        progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
-        promote=config.run.promote,
-        feature_config=config.features,
-        as_of=as_of,  # time travel: nothing known on or after the run date is trained on
-    )
+    training: dict[str, ProductResult] = {}
+    if config.run.retrain:
+        step("building features and training the models", 0.2)
+        training = train_products(
+            tables,
+            config.training,
+            list(config.products),
+            work,
+            tracking_uri,
+            truth=read_truth(data_dir),
+            progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
+            promote=config.run.promote,
+            feature_config=config.features,
+            as_of=as_of,  # time travel: nothing known on or after the run date is trained on
+        )
+    else:
+        require_champions([p.name for p in config.products], tracking_uri)
     step("scoring and selecting", 0.75)
     with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
         outcome = decide_run(

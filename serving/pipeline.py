@@ -215,18 +215,24 @@ def decide_run(
         distress=distress,
         facts=facts,
     )
-    if scored is not None and not dry_run:  # the real-time service starts from this run
+    features = scored.features if scored is not None else None
+    if bucketed is not None and not dry_run:
+        # the snapshot and the monitoring checks need every customer's features: gathered once
+        # (1M customers x 212 features: ~1.7 GB of floats), the facts and flags come along
+        features = bucketed.features()
+    if features is not None and not dry_run:  # the real-time service starts from this run
         write_online_snapshot(
             ledger_url(config.serving.ledger_url, config.work_dir),
             tables,
-            scored.features,
+            features,
             as_of,
             config.serving,
             run_id=run_id,
             feature_config=config.features,
+            facts=bucketed.facts if bucketed is not None else None,
+            distress=bucketed.distress if bucketed is not None else None,
         )
     summary.notes = notes
-    features = scored.features if scored is not None else None
     return RunResult(summary, scores, notes, features)
 
 

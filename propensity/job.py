@@ -118,6 +118,8 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
+    if config.run.as_of is None:
+        step("finding the run date (the last booking)", 0.15)
     as_of = config.run.as_of or default_as_of(tables)
     validate_date(as_of, "--as-of")
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
@@ -140,18 +142,19 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
         )
     else:
         require_champions([p.name for p in config.products], tracking_uri)
-    step("scoring and selecting", 0.75)
-    with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
+    step("choosing where to compute (local in one go, buckets or Dask)", 0.75)
+    with open_compute(config.compute, data_dir) as compute:  # None: local in one go
         outcome = decide_run(
             tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
-            replace=config.run.replace, compute=compute,
+            replace=config.run.replace, compute=compute, stage=lambda name: step(name, 0.8),
         )  # fmt: skip
     summary = outcome.summary
-    step("writing the report", 0.95)
     if outcome.features is not None and not summary.dry_run:
+        step("monitoring checks", 0.9)
         summary.notes += run_checks_for(
             config, tables, outcome.features, outcome.scores, summary, tracking_uri
         )
+    step("writing the report", 0.95)
     report = write_run_report(
         config, summary, training, source=str(data_dir), products=tables.products
     )

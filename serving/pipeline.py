@@ -10,7 +10,7 @@ channels, arbitration, control group, ledger, channel files).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -158,14 +158,18 @@ def decide_run(
     replace: bool = False,
     reasons: bool = True,
     compute: Buckets | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Decide one run and record it: score with the champions (or use `scores`), then select.
 
     Campaigns whose product has no model under the alias are left out with a note; a run
     with no active campaign, or where nobody passes a gate, is a normal (empty) run. With
     `compute` (`serving.buckets`), scoring runs per customer bucket (in process or on Dask)
-    and only the selection runs here; the features then stay in the buckets.
+    and only the selection runs here; the features then stay in the buckets until the online
+    snapshot gathers them. `stage(name)` is told when each stage starts (the job's timings).
     """
+    stage = stage or (lambda _name: None)
+    stage("features and scores")
     tables = as_known_at(tables, as_of)  # time travel: nothing on or after the run date
     active = active_campaigns(config.campaigns, as_of)
     notes = []
@@ -198,6 +202,7 @@ def decide_run(
         explain = bucketed.explainer(as_of, config.serving.reasons_per_offer, config.features)
     else:
         explain = _explainer(scored, tables, as_of, bundles, config) if reasons else None
+    stage("selection, ledger and channel files")
     summary = run_selection(
         tables,
         scores,
@@ -217,10 +222,12 @@ def decide_run(
     )
     features = scored.features if scored is not None else None
     if bucketed is not None and not dry_run:
+        stage("gathering the features of the buckets")
         # the snapshot and the monitoring checks need every customer's features: gathered once
         # (1M customers x 212 features: ~1.7 GB of floats), the facts and flags come along
         features = bucketed.features()
     if features is not None and not dry_run:  # the real-time service starts from this run
+        stage("online snapshot")
         write_online_snapshot(
             ledger_url(config.serving.ledger_url, config.work_dir),
             tables,

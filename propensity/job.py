@@ -125,25 +125,28 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)
     ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
-    training: dict[str, ProductResult] = {}
-    if config.run.retrain:
-        step("building features and training the models", 0.2)
-        training = train_products(
-            tables,
-            config.training,
-            list(config.products),
-            work,
-            tracking_uri,
-            truth=read_truth(data_dir),
-            progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
-            promote=config.run.promote,
-            feature_config=config.features,
-            as_of=as_of,  # time travel: nothing known on or after the run date is trained on
-        )
-    else:
-        require_champions([p.name for p in config.products], tracking_uri)
-    step("choosing where to compute (local in one go, buckets or Dask)", 0.75)
+    step("choosing where to compute (local in one go, buckets or Dask)", 0.18)
+    dask = config.compute.uses_dask
     with open_compute(config.compute, data_dir) as compute:  # None: local in one go
+        training: dict[str, ProductResult] = {}
+        if config.run.retrain:
+            step("building features and training the models", 0.2)
+            training = train_products(
+                tables,
+                config.training,
+                list(config.products),
+                work,
+                tracking_uri,
+                truth=read_truth(data_dir),
+                progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
+                promote=config.run.promote,
+                feature_config=config.features,
+                as_of=as_of,  # time travel: nothing known on or after the run date is trained on
+                # fits on the Dask workers; locally (even bucket by bucket) in this process
+                backend=compute.backend if compute is not None and dask else None,
+            )
+        else:
+            require_champions([p.name for p in config.products], tracking_uri)
         outcome = decide_run(
             tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
             replace=config.run.replace, compute=compute, stage=lambda name: step(name, 0.8),

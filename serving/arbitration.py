@@ -10,13 +10,14 @@ come from the same ranked population (a control customer keeps its capacity slot
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
 import polars as pl
+
+from features.hashing import stable_hash64
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,6 @@ def arbitrate(options: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
         remaining = remaining.filter(~pl.col("_oid").is_in(rejected.implode()))
     log.info("arbitration settled after %d round(s)", rounds)
     return proposals.drop("_oid", "_rank", "capacity", "accepted").sort("customer_id")
-
-
-def stable_hash64(texts: Sequence[str], key: bytes) -> list[int]:
-    """Keyed BLAKE2b-64 of each text's UTF-8 bytes, big-endian: the project's stable hash
-    (the same on every machine and library version; control draws and customer buckets)."""
-    return [
-        int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8, key=key).digest(), "big")
-        for t in texts
-    ]
 
 
 def control_draw(customers: Sequence[str], campaigns: Sequence[str]) -> np.ndarray:

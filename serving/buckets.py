@@ -28,13 +28,13 @@ import polars as pl
 from features.config import FeatureConfig
 from features.customers import product_names
 from features.errors import ContractError
+from features.hashing import stable_hash64
 from features.io import find_table, scan_table
 from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
 from features.timetravel import as_known_at
 from features.validate import RowContext, cast_to_contract, rejection_reason
 from models.bundle import ModelBundle
-from serving.arbitration import stable_hash64
 from serving.config import ServingConfig
 from serving.consent import consent_gate
 from serving.eligibility import customer_facts, distress_frame

@@ -13,6 +13,7 @@ import polars as pl
 
 from features.config import FeatureConfig
 from features.consent import consenting_tables
+from features.customers import product_names
 from features.errors import PropensityError
 from features.schemas import DEFAULT_PRODUCTS, Tables
 from features.timetravel import as_known_at
@@ -23,8 +24,10 @@ from training.config import TrainingConfig
 from training.dataset import ProductData, feature_columns, fingerprint, product_data
 from training.fit import Evaluation, evaluate_product, fit_bundle
 from training.labels import build_labels
+from training.parallel import FitBackend, fit_here
 from training.positives import few_positives, positives_per_snapshot, skip_reason
 from training.register import Promotion, log_and_register, set_aliases
+from training.sample import Sample, draw_sample, sample_tables
 from training.splits import (
     Snapshots,
     TrainingPlan,
@@ -119,6 +122,7 @@ def train_products(
     features: pl.DataFrame | None = None,
     as_of: date | None = None,
     configured: tuple[str, ...] | None = None,
+    backend: FitBackend | None = None,
 ) -> dict[str, ProductResult]:
     """Train every product; skipped products get a result with a message, not an exception.
 
@@ -127,9 +131,12 @@ def train_products(
     reported as skipped, never trained. With `as_of`, the tables
     are cut to what was known then (`features.timetravel.as_known_at`) and no snapshot or
     label window reaches past it. Objectors (and customers without a consent row) are removed
-    before features are built. `features` may be given precomputed (one row per customer_id
-    and as_of covering all the snapshot dates). Raises `NoModelTrainedError` when every
-    product is skipped.
+    before features are built. Above `config.sample_customers` consenting customers, only
+    the sampled customers' rows are read (`training.sample`). `features` may be given
+    precomputed (one row per customer_id and as_of covering all the snapshot dates). With a
+    `backend` (e.g. `propensity.compute.DaskBackend`), the products are fitted in parallel
+    there, one ordinary LightGBM fit each; features, evaluation and registration stay here.
+    Raises `NoModelTrainedError` when every product is skipped.
     """
     report = progress or (lambda _msg, _done: None)
     uri = resolve_tracking_uri(tracking_uri, work_dir)
@@ -141,19 +148,26 @@ def train_products(
         log.warning(warning)
     snapshots = plan.snapshots
     specs = _specs(products)
-    for line in plan.lines():
+    feature_config = feature_config or FeatureConfig()
+    sampled, sample = training_sample(consenting, config)
+    for line in [*plan.lines(), sample.line()]:
         log.info("plan: %s", line)
     report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
     if features is None:
-        features = build_feature_frame(consenting, snapshots.all_dates, feature_config)
+        features = build_feature_frame(
+            sampled, snapshots.all_dates, _pinned(consenting, feature_config, sample)
+        )
     names = feature_columns(features)
-    feature_config = feature_config or FeatureConfig()
-    run = _Run(consenting, features, names, snapshots, config, work_dir, uri, feature_config)
+    run = _Run(sampled, features, names, snapshots, config, work_dir, uri, feature_config, sample)
+    trained = (
+        _train_local(run, specs, truth, promote, report)
+        if backend is None
+        else _train_on(backend, run, specs, truth, promote, report)
+    )
     results: dict[str, ProductResult] = {}
-    for i, spec in enumerate(specs):
-        report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
-        results[spec.name] = replace(_train_one(run, spec, truth, promote), plan=plan)
-        log.info("%s: %s", spec.name, results[spec.name].message)
+    for name, result in trained.items():
+        results[name] = replace(result, plan=plan)
+        log.info("%s: %s", name, result.message)
     described = set(configured) if configured is not None else {s.name for s in specs}
     for name in unconfigured_products(consenting, described):
         message = "not trained: no [[products]] entry describes it"
@@ -166,6 +180,71 @@ def train_products(
             + "\n".join(f"  - {p}: {r.message}" for p, r in results.items())
         )
     return results
+
+
+def training_sample(consenting: Tables, config: TrainingConfig) -> tuple[Tables, Sample]:
+    """The consenting customers' tables cut to the training sample (`training.sample`), and
+    the sample: what every product of the run is trained, validated and tested on."""
+    ids = consenting.customers.select("customer_id").collect()["customer_id"]
+    sample = draw_sample(ids, config.sample_customers)
+    return sample_tables(consenting, sample), sample
+
+
+def _pinned(tables: Tables, config: FeatureConfig, sample: Sample) -> FeatureConfig:
+    """A sample builds the `holds_` features of every product in the data (as scoring does
+    on the whole bank), not only of the products its customers happen to hold."""
+    if sample.ids is None:
+        return config
+    return config.model_copy(update={"products": product_names(tables.products, config.products)})
+
+
+def _train_local(
+    run: _Run,
+    specs: list[ProductSpec],
+    truth: pl.LazyFrame | None,
+    promote: bool,
+    report: Progress,
+) -> dict[str, ProductResult]:
+    """One product after the other, in this process (one product's data in memory at a time)."""
+    out = {}
+    for i, spec in enumerate(specs):
+        report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
+        prepared = _prepare(run, spec)
+        if isinstance(prepared, ProductResult):
+            out[spec.name] = prepared
+            continue
+        bundle = fit_bundle(spec.name, prepared.data, run.names, run.snapshots, run.config)
+        out[spec.name] = _finish(run, spec, prepared, bundle, truth, promote)
+    return out
+
+
+def _train_on(
+    backend: FitBackend,
+    run: _Run,
+    specs: list[ProductSpec],
+    truth: pl.LazyFrame | None,
+    promote: bool,
+    report: Progress,
+) -> dict[str, ProductResult]:
+    """Every product's fit submitted to `backend` at once; each is evaluated and registered
+    here as soon as its model is back, in product order, while the others still fit."""
+    prepared = {spec.name: _prepare(run, spec) for spec in specs}
+    handles = {
+        name: backend.submit(fit_here, name, p.data, run.names, run.snapshots, run.config)
+        for name, p in prepared.items()
+        if isinstance(p, _Prepared)
+    }
+    log.info("%d product fit(s) submitted to %s", len(handles), type(backend).__name__)
+    out = {}
+    for i, spec in enumerate(specs):
+        p = prepared.pop(spec.name)
+        if isinstance(p, ProductResult):
+            out[spec.name] = p
+            continue
+        report(f"{spec.name}: training", (i + 0.2) / (len(specs) + 0.2))
+        bundle = backend.gather([handles.pop(spec.name)])[0]
+        out[spec.name] = _finish(run, spec, p, bundle, truth, promote)
+    return out
 
 
 def unconfigured_products(tables: Tables, described: set[str]) -> list[str]:
@@ -194,6 +273,7 @@ class _Run:
     work_dir: Path
     tracking_uri: str
     feature_config: FeatureConfig
+    sample: Sample
 
 
 def _counts(data: ProductData) -> dict[str, int]:
@@ -207,9 +287,18 @@ def _counts(data: ProductData) -> dict[str, int]:
     }
 
 
-def _train_one(
-    run: _Run, spec: ProductSpec, truth: pl.LazyFrame | None, promote: bool
-) -> ProductResult:
+@dataclass(frozen=True)
+class _Prepared:
+    """One product's splits, ready to fit."""
+
+    data: ProductData
+    counts: dict[str, int]
+    positives: dict[date, int]
+    caution: str | None
+
+
+def _prepare(run: _Run, spec: ProductSpec) -> _Prepared | ProductResult:
+    """Labels and splits of one product, or its skipped result (too few positives)."""
     s = run.snapshots
     labels = build_labels(run.tables, spec, s.all_dates, s.horizon_days).collect()
     data = product_data(run.features, labels, s, run.names)
@@ -224,7 +313,24 @@ def _train_one(
     caution = few_positives(data, run.config)
     if caution is not None:
         log.warning("%s: %s", spec.name, caution)
-    bundle = fit_bundle(spec.name, data, run.names, s, run.config)
+    return _Prepared(data, counts, positives, caution)
+
+
+def _finish(
+    run: _Run,
+    spec: ProductSpec,
+    prepared: _Prepared,
+    bundle: ModelBundle,
+    truth: pl.LazyFrame | None,
+    promote: bool,
+) -> ProductResult:
+    """Evaluate a fitted product on the test snapshot and register it."""
+    data, counts, positives, caution = (
+        prepared.data,
+        prepared.counts,
+        prepared.positives,
+        prepared.caution,
+    )
     bundle = bundle.with_feature_config(run.feature_config)  # checked when it scores
     evaluation = evaluate_product(
         bundle, data, run.config, truth, run.work_dir / "plots" / spec.name
@@ -263,7 +369,7 @@ def _register(
     metrics = {**evaluation.metric_log(), **{k: float(v) for k, v in counts.items()}}
     run_id, version = log_and_register(
         bundle,
-        params=_params(spec, run.snapshots, run.config, run.names, bundle),
+        params=_params(spec, run.snapshots, run.config, run.names, bundle, run.sample),
         metrics=metrics,
         plots_dir=evaluation.plots_dir,
         fingerprint=fp,
@@ -292,7 +398,12 @@ def _register(
 
 
 def _params(
-    spec: ProductSpec, s: Snapshots, config: TrainingConfig, names: list[str], bundle: ModelBundle
+    spec: ProductSpec,
+    s: Snapshots,
+    config: TrainingConfig,
+    names: list[str],
+    bundle: ModelBundle,
+    sample: Sample,
 ) -> dict[str, Any]:
     return {
         "product": spec.name,
@@ -303,6 +414,9 @@ def _params(
         "test_as_of": s.test.isoformat(),
         "calibration": config.calibration,
         "seed": config.seed,
+        "sample_customers": config.sample_customers or 0,
+        "customers_trained": sample.size,
+        "customers_consenting": sample.population,
         "n_features": len(names),
         "feature_schema_hash": bundle.schema_hash,
         "best_iteration": bundle.estimator.best_iteration_,

@@ -27,6 +27,7 @@ from models.bundle import ModelBundle
 from serving.batch import run_selection
 from serving.config import Campaign, ServingConfig
 from serving.consent import ConsentGate, consent_gate
+from serving.eligibility import customer_facts, distress_frame
 from serving.ledger import ledger_url
 from serving.online_store import write_online_snapshot
 from serving.outputs import RunSummary
@@ -192,6 +193,11 @@ def decide_run(
     elif scores is None:
         scored = score_customers(tables, as_of, config.features, bundles)
         scores = scored.scores
+        # once for the selection and the online snapshot, as each bucket does (each reads
+        # and categorises every transaction again)
+        gated = scored.gate.tables
+        distress = distress_frame(gated, as_of, config.serving, config.features).collect().lazy()
+        facts = customer_facts(gated, as_of, config.serving, config.features).collect().lazy()
     else:
         check_models(bundles, config.features)
         if reasons:
@@ -236,8 +242,8 @@ def decide_run(
             config.serving,
             run_id=run_id,
             feature_config=config.features,
-            facts=bucketed.facts if bucketed is not None else None,
-            distress=bucketed.distress if bucketed is not None else None,
+            facts=facts.collect() if facts is not None else None,
+            distress=distress.collect() if distress is not None else None,
         )
     summary.notes = notes
     return RunResult(summary, scores, notes, features)

@@ -12,10 +12,13 @@ key, customer id, column, reason and offending value (`REJECTED_COLUMNS`), never
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from features.casting import describe_dtype, to_contract
@@ -98,13 +101,13 @@ def cast_to_contract(raw: pl.LazyFrame, spec: TableSpec) -> tuple[pl.LazyFrame, 
 
 
 KEY_HASH_SEED = 0x5EED_C0DE  # any fixed seed: the hashes only live for one check
-BYTES_PER_KEY = 48
-"""Peak memory per distinct key of one streaming group-by of 64-bit key hashes (hash table
-of hash and count plus the engine's morsels); rounded up, so the number of passes errs high."""
+BYTES_PER_KEY = 16
+"""Peak memory per key of the duplicate-key check: its 8-byte hash, sorted in place, plus the
+batches being read; the key texts are never held."""
 
 
 def key_hash_passes(rows: int, budget: int | None = None) -> int:
-    """How many passes the duplicate-key check needs so one pass's hash table fits `budget`
+    """Into how many hash shares the duplicate-key check splits so one share fits `budget`
     (default: a quarter of the memory available now): 1 for every table of a small bank."""
     if budget is None:
         import psutil
@@ -113,28 +116,44 @@ def key_hash_passes(rows: int, budget: int | None = None) -> int:
     return max(1, -(-rows * BYTES_PER_KEY // max(budget, 1)))
 
 
+def _repeated(hashes: np.ndarray) -> np.ndarray:
+    """The values found more than once (sorts `hashes` in place: no copy of a large array)."""
+    hashes.sort()
+    same = hashes[1:] == hashes[:-1]
+    return np.unique(hashes[1:][same])
+
+
+def _repeated_hashes(lf: pl.LazyFrame, h: pl.Expr, shares: int) -> np.ndarray:
+    """The 64-bit key hashes seen twice. One read of the key column; with several shares each
+    batch's hashes go to one spill file per share (`hash % shares`) and only one share is
+    in memory at a time."""
+    if shares == 1:
+        hashes = lf.select(h).collect(engine="streaming")["_h"].to_numpy(writable=True)
+        return _repeated(hashes)
+    with tempfile.TemporaryDirectory(prefix="propensity-keys-") as tmp:
+        paths = [Path(tmp) / f"{i}.u64" for i in range(shares)]
+        files = [path.open("wb") for path in paths]
+        try:
+            scan = lf.select(h).with_columns(_share=pl.col("_h") % shares)
+            for batch in scan.collect_batches(maintain_order=False):
+                for (share,), part in batch.partition_by("_share", as_dict=True).items():
+                    files[int(share)].write(part["_h"].to_numpy().tobytes())  # type: ignore[arg-type]
+        finally:
+            for f in files:
+                f.close()
+        found = [_repeated(np.fromfile(path, dtype=np.uint64)) for path in paths]
+    return np.concatenate(found)
+
+
 def duplicate_keys(lf: pl.LazyFrame, key: list[str], passes: int) -> pl.DataFrame:
     """The key values held by more than one row, with their count (`n`); exact and bounded.
 
-    Each pass keeps one share of the 64-bit key hashes (`hash % passes`) and finds the hashes
-    seen twice (a streaming group-by of 8-byte hashes, never of the key texts); only rows
-    with such a hash are then grouped by their real key, so a hash collision is never
-    reported as a duplicate.
+    The 64-bit hashes of the keys (never the key texts) are sorted in `passes` shares to find
+    the hashes seen twice; only rows with such a hash are then grouped by their real key, so
+    a hash collision is never reported as a duplicate.
     """
     h = (pl.struct(key) if len(key) > 1 else pl.col(key[0])).hash(KEY_HASH_SEED).alias("_h")
-    seen = []
-    for share in range(passes):
-        rows = lf.select(h)
-        if passes > 1:
-            rows = rows.filter(pl.col("_h") % passes == share)
-        seen.append(
-            rows.group_by("_h")
-            .len()
-            .filter(pl.col("len") > 1)
-            .select("_h")
-            .collect(engine="streaming")
-        )
-    candidates = pl.concat(seen)["_h"]
+    candidates = pl.Series("_h", _repeated_hashes(lf, h, max(passes, 1)), pl.UInt64)
     if candidates.is_empty():
         return pl.DataFrame(schema={**lf.select(key).collect_schema(), "n": pl.UInt32})
     return (

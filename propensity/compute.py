@@ -83,10 +83,11 @@ UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
 BYTES_PER_TRANSACTION = 100
-"""Peak memory of building the features of one transaction in one go (polars, in memory):
-a property of the feature code, not of the bank. Measured with `benchmarks/nightly.py`'s
-in-memory run: ~2.0 GB above the baseline for 13M transactions (10k customers), ~5 GB for
-50M (100k customers); rounded up so the estimate errs towards buckets."""
+"""Peak memory per transaction of scoring in one go: a property of the feature code, not of
+the bank. Measured: the whole scoring-only `propensity run` of 52.9M transactions (100,000
+customers) peaked at 3.86 GB, 73 bytes per transaction (`benchmarks/nightly.py`,
+2026-12-01); `benchmarks/features.py` found about 60 for the features alone. Rounded up, so the
+estimate errs towards buckets."""
 
 
 def parse_size(text: str) -> int:

@@ -117,6 +117,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     load = load_tables(data_dir, options=config.data)
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
+    step("opening the MLflow tracking store", 0.12)  # created on first use: seconds
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
     if config.run.as_of is None:
         step("finding the run date (the last booking)", 0.15)

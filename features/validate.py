@@ -340,6 +340,15 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
 }
 
 
+def rejected(table: str, ctx: RowContext) -> pl.Expr:
+    """True for a row that breaks any rule of `table`: `rejection_reason` is not null exactly
+    there, but booleans cost half of building the reason texts over every row."""
+    rules = ROW_RULES.get(table, ())
+    if not rules:
+        return pl.lit(False)
+    return pl.any_horizontal([rule.rejects(ctx).fill_null(False) for rule in rules])
+
+
 def rejection_reason(table: str, ctx: RowContext) -> pl.Expr:
     """The first rule a row breaks (String), or null for a good row."""
     rules = ROW_RULES.get(table, ())

@@ -33,7 +33,7 @@ from features.io import find_table, scan_table
 from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
 from features.timetravel import as_known_at
-from features.validate import RowContext, cast_to_contract, rejection_reason
+from features.validate import RowContext, cast_to_contract, rejected
 from models.bundle import ModelBundle
 from serving.config import ServingConfig
 from serving.consent import consent_gate
@@ -169,7 +169,7 @@ def bucket_tables(bucket: Bucket, today: date) -> Tables:
     if faults:
         raise ContractError(faults)
     ids = bucket.small["customers"]["customer_id"]
-    rows = cast.filter(rejection_reason("transactions", RowContext(today, ids)).is_null())
+    rows = cast.filter(~rejected("transactions", RowContext(today, ids)))
     if bucket.by_id:
         rows = rows.filter(pl.col("customer_id").is_in(ids.implode()))
     frames = {name: bucket.small[name].lazy() for name in SMALL_TABLES}

@@ -125,34 +125,36 @@ def transaction_parts(data_dir: Path) -> list[tuple[Path, int]]:
     return [(p, pq.read_metadata(p).num_rows) for p in sorted(path.glob("*.parquet"))]
 
 
-def local_buckets(config: ComputeConfig, data_dir: Path) -> Any:
+def local_buckets(
+    config: ComputeConfig, data_dir: Path, say: Callable[[str], None] | None = None
+) -> Any:
     """None when the per-customer work fits `config.local_memory` in one go; else a
     `serving.buckets.Buckets` on the in-process backend with as many consecutive parts per
-    bucket as fit the budget. Says in the log what was derived and from what."""
+    bucket as fit the budget. Tells `say` (else the log) what was derived and from what."""
+    say = say or log.info
     parts = transaction_parts(data_dir)
     if len(parts) < 2:
+        say("local, in one go (the transactions are not two or more Parquet parts)")
         return None  # one file: nothing to split by (re-bucketing by hash re-reads it all)
     rows = sum(n for _, n in parts)
     auto = config.local_memory == "auto"
     budget = available_memory() // 2 if auto else parse_size(config.local_memory)
     need = rows * BYTES_PER_TRANSACTION
     origin = "half the available memory" if auto else "[compute] local_memory"
+    sizes = (
+        f"{rows:,} transactions x {BYTES_PER_TRANSACTION} B = {need / 2**30:.1f} GiB "
+        f"{'<=' if need <= budget else '>'} {budget / 2**30:.1f} GiB, {origin}"
+    )
     if need <= budget:
-        log.info(
-            "compute: local, in one go (%d transactions x %d B = %.1f GiB <= %.1f GiB, %s)",
-            rows, BYTES_PER_TRANSACTION, need / 2**30, budget / 2**30, origin,
-        )  # fmt: skip
+        say(f"local, in one go ({sizes})")
         return None
     per_part = max(n for _, n in parts) * BYTES_PER_TRANSACTION
-    per_bucket = max(1, budget // max(per_part, 1))
-    log.info(
-        "compute: local, bucket by bucket (%d transactions x %d B = %.1f GiB > %.1f GiB, %s): "
-        "%d part(s) a bucket",
-        rows, BYTES_PER_TRANSACTION, need / 2**30, budget / 2**30, origin, per_bucket,
-    )  # fmt: skip
+    per_bucket = int(max(1, budget // max(per_part, 1)))
+    n_buckets = -(-len(parts) // per_bucket)
+    say(f"local, bucket by bucket ({sizes}): {n_buckets} bucket(s) of {per_bucket} part(s)")
     from serving.buckets import Buckets, InProcess
 
-    return Buckets(InProcess(), Path(data_dir), parts_per_bucket=int(per_bucket))
+    return Buckets(InProcess(), Path(data_dir), parts_per_bucket=per_bucket)
 
 
 class DaskBackend:
@@ -234,21 +236,20 @@ def dask_client(config: ComputeConfig) -> Iterator[Any]:
 
 
 @contextmanager
-def open_compute(config: ComputeConfig, data_dir: Path) -> Iterator[Any]:
+def open_compute(
+    config: ComputeConfig, data_dir: Path, say: Callable[[str], None] | None = None
+) -> Iterator[Any]:
     """None for the local scheduler when the data fits (decide_run's one in-process path),
     else the `serving.buckets.Buckets` to hand to `decide_run(compute=...)`, open for the
-    block (in process when local, on Dask otherwise)."""
+    block (in process when local, on Dask otherwise). `say` hears the choice, in words."""
     if not config.uses_dask:
-        yield local_buckets(config, data_dir)
+        yield local_buckets(config, data_dir, say)
         return
     from serving.buckets import Buckets
 
     with dask_client(config) as client:
         # each worker imports the engine once, now, not inside the first bucket's timing
         client.run(importlib.import_module, "serving.buckets")
-        log.info(
-            "compute: %s with %d worker(s)",
-            config.scheduler,
-            len(client.scheduler_info().get("workers", {})),
-        )
+        workers = len(client.scheduler_info().get("workers", {}))
+        (say or log.info)(f"Dask, {config.scheduler} with {workers} worker(s)")
         yield Buckets(DaskBackend(client), Path(data_dir), n_hash=config.buckets)

@@ -128,7 +128,11 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
     step("choosing where to compute (local in one go, buckets or Dask)", 0.18)
     dask = config.compute.uses_dask
-    with open_compute(config.compute, data_dir) as compute:  # None: local in one go
+
+    def say(choice: str) -> None:  # the log names where the work runs, and why
+        step(f"compute: {choice}", 0.19)
+
+    with open_compute(config.compute, data_dir, say) as compute:  # None: local in one go
         training: dict[str, ProductResult] = {}
         if config.run.retrain:
             step("building features and training the models", 0.2)

@@ -236,6 +236,7 @@ def test_run_output_reads_well_in_a_log(job: tuple[Path, subprocess.CompletedPro
     for stage in ("validating the input tables", "features and scores", "online snapshot"):
         assert f"step finished: {stage} in " in proc.stdout  # the per-stage timings
     assert "step finished: selection, ledger and channel files in " in proc.stdout
+    assert "step started: compute: local, in one go (" in proc.stdout  # where, and why
     assert "\x1b[" not in proc.stdout and "…" not in proc.stdout
     for product in DEFAULT_PRODUCTS:  # model quality per product in the summary
         assert product in proc.stdout

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from monitoring import store
 from serving import ledger as lg
-from serving.reasons import Reason
+from serving.reasons import LEGACY_CODES, REACHED_GLOBAL_CONTROL, Reason, normalise_expr
 
 RUN_SCHEMA = {
     "run_id": pl.String(),
@@ -29,6 +29,13 @@ ASSIGNMENT_SCHEMA = {
     "arm": pl.String(),  # selected (treated) | control
     "propensity": pl.Float64(),
     "model_version": pl.String(),
+}
+PROGRAMME_SCHEMA = {
+    "run_id": pl.String(),
+    "as_of": pl.Date(),
+    "customer_id": pl.String(),
+    "product": pl.String(),
+    "reason": pl.String(),
 }
 OUTCOME_SCHEMA = {
     "customer_id": pl.String(),
@@ -81,6 +88,28 @@ def read_assignments(engine: Engine, run_ids: Sequence[str] | None = None) -> pl
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return _frame(rows, ASSIGNMENT_SCHEMA)
+
+
+def read_programme(engine: Engine) -> pl.DataFrame:
+    """Every decision of a candidate who reached the global control draw (`reason` in
+    `REACHED_GLOBAL_CONTROL`) in the runs that held a global control group out, with its run
+    date: the population of the programme uplift."""
+    if not lg.has_ledger(engine):
+        return pl.DataFrame(schema=PROGRAMME_SCHEMA)
+    d, r = lg.decisions.c, lg.runs.c
+    codes = [
+        *REACHED_GLOBAL_CONTROL,
+        *(k for k, v in LEGACY_CODES.items() if v in REACHED_GLOBAL_CONTROL),
+    ]
+    held_out = sa.select(d.run_id).where(d.reason == Reason.GLOBAL_CONTROL.value).distinct()
+    stmt = (
+        sa.select(d.run_id, r.as_of, d.customer_id, d.product, d.reason)
+        .join(lg.runs, r.run_id == d.run_id)
+        .where(r.status == "complete", d.reason.in_(codes), d.run_id.in_(held_out))
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return _frame(rows, PROGRAMME_SCHEMA).with_columns(normalise_expr("reason"))
 
 
 def read_outcomes(engine: Engine) -> pl.DataFrame:

@@ -9,14 +9,14 @@ provisional and shown only where no final run exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import polars as pl
 from sqlalchemy.engine import Engine
 
 from monitoring.config import MonitoringConfig
-from monitoring.ledger import read_assignments, read_outcomes
+from monitoring.ledger import read_assignments, read_outcomes, read_programme
 from monitoring.stats import Uplift, estimate
 from serving.reasons import Reason
 
@@ -123,6 +123,41 @@ def cells(converted: pl.DataFrame, values: dict[str, float]) -> pl.DataFrame:
     )
 
 
+def programme_cells(
+    reached: pl.DataFrame, products: pl.LazyFrame, attribution_days: int, observed_until: date
+) -> pl.DataFrame:
+    """Held-out (global control) vs everyone else who reached the draw, per run: one customer
+    counts once per run and converted when they opened any product they were a candidate for
+    within the attribution window. The draw is per customer, so the arms are comparable (an
+    intention-to-treat estimate of the whole programme, campaign control customers included)."""
+    if reached.is_empty():
+        return pl.DataFrame(
+            schema={"run_id": pl.String(), "n_t": pl.Int64(), "x_t": pl.Int64(),
+                    "n_c": pl.Int64(), "x_c": pl.Int64(), "final": pl.Boolean()}
+        )  # fmt: skip
+    pairs = reached.with_columns(
+        window_end=window_end(pl.col("as_of"), attribution_days, observed_until),
+        final=(pl.col("as_of") + timedelta(days=attribution_days)) <= observed_until,
+    )
+    opened = opened_in_window(pairs, products)
+    per_customer = opened.group_by("run_id", "customer_id").agg(
+        held_out=(pl.col("reason") == Reason.GLOBAL_CONTROL.value).any(),
+        converted=pl.col("opened").any(),
+        final=pl.col("final").first(),
+    )
+    held = pl.col("held_out")
+    return (
+        per_customer.group_by("run_id", "final")
+        .agg(
+            n_t=(~held).sum().cast(pl.Int64),
+            x_t=(~held & pl.col("converted")).sum().cast(pl.Int64),
+            n_c=held.sum().cast(pl.Int64),
+            x_c=(held & pl.col("converted")).sum().cast(pl.Int64),
+        )
+        .sort("run_id")
+    )
+
+
 @dataclass(frozen=True)
 class UpliftReport:
     """Uplift per campaign, per channel and overall, plus per run (for the trend)."""
@@ -131,12 +166,17 @@ class UpliftReport:
     channels: dict[str, Uplift] = field(default_factory=dict)
     overall: Uplift | None = None
     runs: dict[str, Uplift] = field(default_factory=dict)
+    # everyone who reached the global control draw vs the held-out customers (None: no run
+    # held a global control group out)
+    programme: Uplift | None = None
 
     def to_json(self) -> dict[str, dict[str, object]]:
         """`{campaign_id: {...}, "overall": {...}}` with exactly JSON_KEYS per entry."""
         out = {c: _keys(u) for c, u in self.campaigns.items()}
         if self.overall is not None:
             out["overall"] = _keys(self.overall)
+        if self.programme is not None:
+            out["programme"] = _keys(self.programme)
         return out
 
 
@@ -186,4 +226,10 @@ def measure(
         observed_until,
     )
     table = cells(converted, values)
-    return summarise(table, config), table
+    report = summarise(table, config)
+    programme = programme_cells(
+        read_programme(engine), products, config.attribution_days, observed_until
+    )
+    if not programme.is_empty():
+        report = replace(report, programme=_pooled(programme, config))
+    return report, table

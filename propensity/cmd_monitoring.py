@@ -93,6 +93,8 @@ def register(app: typer.Typer) -> None:
         ]
         if report.overall is not None:
             groups.append(("overall", report.overall))
+        if report.programme is not None:
+            groups.append(("programme (vs global control)", report.programme))
         if not groups:
             print("no treated or control decisions in the ledger yet")
             return

@@ -106,14 +106,15 @@ def register(app: typer.Typer) -> None:
             validate_run_id(run_id)  # before any data is read
         day = parse_date(as_of, "--as-of")
         config = app_config(config_path, work_dir, ledger_url, tracking_uri, campaigns)
-        uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
+        score_frame = read_scores(scores)  # the inputs are checked before any store is opened
         table_data = load_tables(data_dir, options=config.data).tables
+        uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
         result = decide_run(
             table_data,
             config.engine_config(uri, alias),
             as_of=day,
             run_id=run_id or default_run_id(day),
-            scores=read_scores(scores),
+            scores=score_frame,
             dry_run=dry_run,
             replace=replace,
             reasons=reasons,

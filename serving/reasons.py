@@ -56,6 +56,9 @@ GATE_ORDER: tuple[str, ...] = tuple(r.value for r in Reason)
 SUPPRESSING: tuple[str, ...] = tuple(
     r.value for r in Reason if r not in (Reason.CONTROL, Reason.SELECTED)
 )
+# the codes of candidates who reached the global control draw (passed eligibility and the
+# contact policy): the population whose programme uplift the global control group measures
+REACHED_GLOBAL_CONTROL: tuple[str, ...] = GATE_ORDER[GATE_ORDER.index(Reason.GLOBAL_CONTROL) :]
 # reason codes written by earlier versions of the ledger -> today's code
 LEGACY_CODES: dict[str, str] = {
     "cap_30d": Reason.CONTACT_CAP.value,

@@ -173,6 +173,16 @@ def test_score_select_explain_commands_on_the_registered_champions(
     sent = pl.read_csv(
         tmp_path / "w" / "out" / "cli" / "email.csv", schema_overrides={"customer_id": pl.String}
     )
+    # --work-dir alone (no --tracking-uri, no MLFLOW_TRACKING_URI): the champions of the
+    # MLflow store under that work dir give the reasons
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "propensity.cli", "select", str(bank), "--as-of", "2026-11-01",
+         "--scores", str(scores_path), "--work-dir", str(work), "--dry-run", "--json"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no champion" not in proc.stdout and "carry no reasons" not in proc.stdout
     if sent.height:
         customer = sent["customer_id"][0]
         proc = cli("explain", customer, "--work-dir", str(tmp_path / "w"), "--json")

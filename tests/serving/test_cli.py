@@ -113,3 +113,15 @@ def test_a_run_with_no_active_campaign_is_a_normal_empty_run(tmp_path: Path) -> 
     assert "0 of 1 campaign(s) active" in " ".join(summary["notes"])
     report = (work / "reports" / f"run-{AS_OF.isoformat()}.html").read_text()
     assert "0 of 1 campaign(s) active" in report
+
+
+def test_select_checks_its_inputs_before_opening_any_store(tmp_path: Path) -> None:
+    """A missing scores file is exit 2 naming the option; nothing is created in the work dir."""
+    data, _ = _data_dir(tmp_path)
+    work = tmp_path / "work"
+    args = ["select", str(data), "--as-of", AS_OF.isoformat(), "--scores",
+            str(tmp_path / "missing.parquet"), "--work-dir", str(work)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"MLFLOW_TRACKING_URI": ""})
+    assert isinstance(result.exception, ConfigError) and result.exception.exit_code == 2
+    assert "--scores" in str(result.exception)
+    assert not (work / "mlflow.db").exists()

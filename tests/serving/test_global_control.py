@@ -63,3 +63,60 @@ def test_membership_persists_within_a_period_and_is_redrawn_after() -> None:
 def test_no_global_control_by_default(tmp_path: Path) -> None:
     summary = select(_world(0.0), f"sqlite:///{tmp_path / 'l.sqlite'}", "r1", tmp_path / "out")
     assert summary.n("global_control") == 0 and summary.n("selected") == 400
+
+
+def test_programme_uplift_is_measured_against_the_global_control_group(tmp_path: Path) -> None:
+    """`propensity uplift`'s programme row: every customer who reached the draw counts once per
+    run, held-out customers in the control arm, conversions from the products table."""
+    from datetime import timedelta
+
+    from monitoring.config import MonitoringConfig
+    from monitoring.uplift import measure
+    from serving.ledger import make_engine
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    select(_world(0.25), url, "r1", tmp_path / "out")
+    with sqlite3.connect(tmp_path / "l.sqlite") as con:
+        rows = con.execute("select customer_id, product, reason from decisions").fetchall()
+    held = sorted({c for c, _, r in rows if r == "global_control"})
+    reached = sorted({c for c, _, _ in rows})
+    others = [c for c in reached if c not in held]
+    # every 4th held-out and every 2nd other customer opens savings within the window;
+    # one more opens it only after the window (never counted)
+    opened = held[::4] + others[::2]
+    late = [c for c in others[1::2]][:5]
+    day = AS_OF + timedelta(days=10)
+    products = pl.DataFrame(
+        {
+            "customer_id": opened + late,
+            "product": ["savings"] * (len(opened) + len(late)),
+            "opened_at": [day] * len(opened) + [AS_OF + timedelta(days=400)] * len(late),
+        }
+    ).lazy()
+    engine = make_engine(url)
+    try:
+        report, _ = measure(engine, products, MonitoringConfig(), AS_OF + timedelta(days=200), {})
+    finally:
+        engine.dispose()
+    p = report.programme
+    assert p is not None and p.final  # the attribution window closed before day 200
+    assert (p.control_n, p.treated_n) == (len(held), len(others))
+    assert (p.control_conversions, p.treated_conversions) == (len(held[::4]), len(others[::2]))
+    assert p.uplift_rel is not None and p.uplift_rel > 0
+
+
+def test_no_programme_uplift_without_a_global_control_group(tmp_path: Path) -> None:
+    from monitoring.config import MonitoringConfig
+    from monitoring.uplift import measure
+    from serving.ledger import make_engine
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    select(_world(0.0), url, "r1", tmp_path / "out")
+    engine = make_engine(url)
+    try:
+        empty = pl.DataFrame(schema={"customer_id": pl.String(), "product": pl.String(),
+                                     "opened_at": pl.Date()}).lazy()  # fmt: skip
+        report, _ = measure(engine, empty, MonitoringConfig(), AS_OF, {})
+    finally:
+        engine.dispose()
+    assert report.programme is None

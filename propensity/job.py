@@ -103,7 +103,8 @@ def require_champions(products: list[str], tracking_uri: str) -> None:
             continue
     if not found:
         raise ModelNotFoundError(
-            f"[run] retrain = false but no product has a champion model in {tracking_uri}: "
+            f"[run] retrain = false (--no-retrain) but no product has a champion model in "
+            f"{tracking_uri}: "
             "train first (`propensity run` with [run] retrain = true, or `propensity train`)"
         )
 

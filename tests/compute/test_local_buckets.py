@@ -143,10 +143,10 @@ def test_scoring_only_without_any_champion_exits_2(world: World, tmp_path: Path)
     cfg = tmp_path / "propensity.toml"
     cfg.write_text(
         f'work_dir = "{tmp_path / "work"}"\n[data]\npath = "{world.data_dir}"\n'
-        "[run]\nretrain = false\n"
+        "[run]\nretrain = true\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "propensity.cli", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "propensity.cli", "run", "--config", str(cfg), "--no-retrain"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

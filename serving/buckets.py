@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import polars as pl
 
 from features.config import FeatureConfig
 from features.customers import product_names
 from features.errors import ContractError
-from features.hashing import stable_hash64
+from features.hashing import bucket_of
 from features.io import find_table, scan_table
 from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
@@ -42,7 +41,6 @@ from serving.scoring import REASONS_SCHEMA, SCORE_SCHEMA, explain_features, scor
 
 log = logging.getLogger(__name__)
 
-BUCKET_HASH_KEY = b"propensity-bucket-v1"
 SMALL_TABLES = ("customers", "products", "consents", "contacts")
 
 
@@ -69,12 +67,6 @@ class InProcess:
 
     def gather(self, handles: list[Any]) -> list[Any]:
         return list(handles)
-
-
-def bucket_of(customer_ids: Sequence[str], n: int) -> np.ndarray:
-    """Bucket number in [0, n) of each customer: keyed BLAKE2b-64 of the UTF-8 id, mod n."""
-    hashes = stable_hash64(customer_ids, BUCKET_HASH_KEY)
-    return np.array([h % n for h in hashes], dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ class TrainingPlan:
 
     coverage: Coverage
     snapshots: Snapshots
+    sample: str | None = None
+    """Who is trained on (`training.sample.Sample.line`), once the sample is drawn."""
 
     def lines(self) -> list[str]:
         """The plan in plain lines (printed by `propensity train`, logged by the run)."""
@@ -75,6 +77,7 @@ class TrainingPlan:
             f"transactions cover {c.start} .. {c.end - timedelta(days=1)}{cut}",
             f"horizon {s.horizon_days} days; training {train}; validation {s.validation}; "
             f"test {s.test} (its horizon ends {s.test + timedelta(days=s.horizon_days)})",
+            *([self.sample] if self.sample else []),
         ]
 
 

@@ -150,7 +150,8 @@ def train_products(
     specs = _specs(products)
     feature_config = feature_config or FeatureConfig()
     sampled, sample = training_sample(consenting, config)
-    for line in [*plan.lines(), sample.line()]:
+    plan = replace(plan, sample=sample.line())
+    for line in plan.lines():
         log.info("plan: %s", line)
     report(f"building features for {len(snapshots.all_dates)} snapshots", 0.0)
     if features is None:

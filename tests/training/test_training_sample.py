@@ -86,4 +86,8 @@ def test_mlflow_run_records_the_sample(bank, store) -> None:
     version = client.get_model_version("propensity-savings", result.version)
     params = client.get_run(version.run_id).data.params
     assert params["sample_customers"] == "200" and params["customers_trained"] == "200"
-    assert int(params["customers_consenting"]) == len(profilable_ids(tables).collect())
+    consenting = len(profilable_ids(tables).collect())
+    assert int(params["customers_consenting"]) == consenting
+    assert result.plan is not None  # `propensity train` prints these lines with the plan
+    line = f"trained on 200 of {consenting:,} customers per snapshot (sample_customers)"
+    assert line in result.plan.lines()

@@ -9,7 +9,7 @@ balance here includes every booking (special-category ones too).
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
@@ -29,8 +29,14 @@ def distress_flags(tables: Tables, as_of: date, config: FeatureConfig) -> pl.Laz
     ruleset = load_ruleset(config)
     start = as_of - timedelta(days=cfg.window_days)
     index = customer_index(tables.customers, as_of).cache()
-    rows = categorised(tables.transactions, ruleset, as_of, index).cache()
-    recent = rows.filter(pl.col("day") >= start)
+    # categories are needed only in the window (each row's category depends on that row
+    # alone), the balance history needs every row's amount but no category: categorising
+    # only the window's rows saves most of this function's cost on a long history
+    in_window = tables.transactions.filter(pl.col("booked_at") >= datetime.combine(start, time()))
+    recent = categorised(in_window, ruleset, as_of, index)
+    rows = booked_before(tables.transactions, as_of, index).select(
+        "cix", pl.col("booked_at").dt.date().alias("day"), "amount"
+    )
     counts = recent.group_by("cix").agg(
         (pl.col("category") == "debt_collection").sum().alias("debt"),
         (pl.col("category") == "gambling").sum().alias("gambling"),

@@ -25,6 +25,7 @@ from features.validate import (
     cast_to_contract,
     id_faults,
     key_faults,
+    rejected,
     rejection_detail,
     rejection_reason,
 )
@@ -215,10 +216,10 @@ def _quarantine(
     """Split a table into good rows (lazy) and rejected rows, kept minimal: row number, key,
     customer id, column, reason and offending value (`features.validate.REJECTED_COLUMNS`)."""
     reason = rejection_reason(spec.name, ctx)
-    marked = lf.with_columns(reason)
-    stats = marked.select(
-        pl.len().alias("rows"), pl.col("reason").is_not_null().sum().alias("bad")
-    ).collect(engine="streaming")
+    bad_row = rejected(spec.name, ctx)
+    stats = lf.select(pl.len().alias("rows"), bad_row.sum().alias("bad")).collect(
+        engine="streaming"
+    )
     rows, bad = stats.row(0)
     ids = [c for c in (*spec.key, "customer_id") if c in spec.schema]
     minimal = (
@@ -230,8 +231,8 @@ def _quarantine(
     )
     if not bad:
         return lf, minimal.head(0).collect(), rows
-    rejected = minimal.collect(engine="streaming")
-    return marked.filter(pl.col("reason").is_null()).drop("reason"), rejected, rows
+    rejected_rows = minimal.collect(engine="streaming")
+    return lf.filter(~bad_row), rejected_rows, rows
 
 
 def _consenting(consents: pl.LazyFrame | None) -> pl.Series:

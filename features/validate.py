@@ -12,10 +12,13 @@ key, customer id, column, reason and offending value (`REJECTED_COLUMNS`), never
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from features.casting import describe_dtype, to_contract
@@ -97,15 +100,84 @@ def cast_to_contract(raw: pl.LazyFrame, spec: TableSpec) -> tuple[pl.LazyFrame, 
     return raw.select(exprs), faults
 
 
-def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
-    """Null or duplicate keys: the table has no reliable identity, so this is table-level."""
+KEY_HASH_SEED = 0x5EED_C0DE  # any fixed seed: the hashes only live for one check
+BYTES_PER_KEY = 16
+"""Peak memory per key of the duplicate-key check: its 8-byte hash, sorted in place, plus the
+batches being read; the key texts are never held."""
+
+
+def key_hash_passes(rows: int, budget: int | None = None) -> int:
+    """Into how many hash shares the duplicate-key check splits so one share fits `budget`
+    (default: a quarter of the memory available now): 1 for every table of a small bank."""
+    if budget is None:
+        import psutil
+
+        budget = psutil.virtual_memory().available // 4
+    return max(1, -(-rows * BYTES_PER_KEY // max(budget, 1)))
+
+
+def _repeated(hashes: np.ndarray) -> np.ndarray:
+    """The values found more than once (sorts `hashes` in place: no copy of a large array)."""
+    hashes.sort()
+    same = hashes[1:] == hashes[:-1]
+    return np.unique(hashes[1:][same])
+
+
+def _repeated_hashes(lf: pl.LazyFrame, h: pl.Expr, shares: int) -> np.ndarray:
+    """The 64-bit key hashes seen twice. One read of the key column; with several shares each
+    batch's hashes go to one spill file per share (`hash % shares`) and only one share is
+    in memory at a time."""
+    if shares == 1:
+        hashes = lf.select(h).collect(engine="streaming")["_h"].to_numpy(writable=True)
+        return _repeated(hashes)
+    with tempfile.TemporaryDirectory(prefix="propensity-keys-") as tmp:
+        paths = [Path(tmp) / f"{i}.u64" for i in range(shares)]
+        files = [path.open("wb") for path in paths]
+        try:
+            scan = lf.select(h).with_columns(_share=pl.col("_h") % shares)
+            for batch in scan.collect_batches(maintain_order=False):
+                for (share,), part in batch.partition_by("_share", as_dict=True).items():
+                    files[int(share)].write(part["_h"].to_numpy().tobytes())  # type: ignore[arg-type]
+        finally:
+            for f in files:
+                f.close()
+        found = [_repeated(np.fromfile(path, dtype=np.uint64)) for path in paths]
+    return np.concatenate(found)
+
+
+def duplicate_keys(lf: pl.LazyFrame, key: list[str], passes: int) -> pl.DataFrame:
+    """The key values held by more than one row, with their count (`n`); exact and bounded.
+
+    The 64-bit hashes of the keys (never the key texts) are sorted in `passes` shares to find
+    the hashes seen twice; only rows with such a hash are then grouped by their real key, so
+    a hash collision is never reported as a duplicate.
+    """
+    h = (pl.struct(key) if len(key) > 1 else pl.col(key[0])).hash(KEY_HASH_SEED).alias("_h")
+    candidates = pl.Series("_h", _repeated_hashes(lf, h, max(passes, 1)), pl.UInt64)
+    if candidates.is_empty():
+        return pl.DataFrame(schema={**lf.select(key).collect_schema(), "n": pl.UInt32})
+    return (
+        lf.select(*key, h)
+        .filter(pl.col("_h").is_in(candidates.implode()))
+        .group_by(key)
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") > 1)
+        .collect(engine="streaming")
+    )
+
+
+def key_faults(lf: pl.LazyFrame, spec: TableSpec, passes: int | None = None) -> list[Fault]:
+    """Null or duplicate keys: the table has no reliable identity, so this is table-level.
+
+    The uniqueness check is exact but never holds every key (`duplicate_keys`); `passes`
+    (default derived from the rows and the memory available) splits it further.
+    """
     if not spec.key:
         return []
     key = list(spec.key)
     stats = lf.select(
         *(pl.col(k).null_count().alias(f"null_{k}") for k in key),
         pl.len().alias("rows"),
-        (pl.struct(key).n_unique() if len(key) > 1 else pl.col(key[0]).n_unique()).alias("uniq"),
     ).collect(engine="streaming")
     row = stats.row(0, named=True)
     faults = [
@@ -118,14 +190,19 @@ def key_faults(lf: pl.LazyFrame, spec: TableSpec) -> list[Fault]:
         for k in key
         if row[f"null_{k}"]
     ]
-    if not faults and row["uniq"] < row["rows"]:
-        dup = pl.len().over(key) > 1
+    if faults:
+        return faults
+    dups = duplicate_keys(lf, key, passes or key_hash_passes(row["rows"]))
+    if dups.height:
+        extra = int(dups["n"].sum()) - dups.height
+        first = dups.sort(key).head(1).drop("n")
+        hit = pl.all_horizontal(pl.col(k) == first[k][0] for k in key)
         faults.append(
             Fault(
                 spec.name,
                 ", ".join(key),
-                f"{row['rows'] - row['uniq']} duplicate key(s)",
-                example_row(lf, dup, spec.key),
+                f"{extra} duplicate key(s)",
+                example_row(lf, hit, spec.key),
             )
         )
     return faults
@@ -261,6 +338,15 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
         _unknown_customer(),
     ),
 }
+
+
+def rejected(table: str, ctx: RowContext) -> pl.Expr:
+    """True for a row that breaks any rule of `table`: `rejection_reason` is not null exactly
+    there, but booleans cost half of building the reason texts over every row."""
+    rules = ROW_RULES.get(table, ())
+    if not rules:
+        return pl.lit(False)
+    return pl.any_horizontal([rule.rejects(ctx).fill_null(False) for rule in rules])
 
 
 def rejection_reason(table: str, ctx: RowContext) -> pl.Expr:

@@ -31,9 +31,9 @@ from models.bundle import ModelBundle
 BUNDLE_ARTIFACT = "bundle"
 # The distributions the model needs when it is loaded: MLflow and cloudpickle to load it,
 # joblib and the libraries inside the bundle, polars/pandas/pyarrow for the frames, and
-# pydantic and SQLAlchemy for the project modules in the code copy (configuration types, the
-# tracking-store checks). tests/models/test_registered_model.py checks the list against the
-# imports of the code copy.
+# pydantic, SQLAlchemy and psutil for the project modules in the code copy (configuration
+# types, the tracking-store checks, the loader's memory-bounded key check).
+# tests/models/test_registered_model.py checks the list against the imports of the code copy.
 REQUIREMENTS = (
     "mlflow",
     "cloudpickle",
@@ -47,6 +47,7 @@ REQUIREMENTS = (
     "pyarrow",
     "pydantic",
     "SQLAlchemy",
+    "psutil",
 )
 CODE_PACKAGES = (features_package, models_package)  # the project code a loaded model imports
 

@@ -59,6 +59,9 @@ def register(app: typer.Typer) -> None:
         run_id: str = typer.Option(None, "--run-id", help="ledger run id"),
         replace: bool = typer.Option(None, "--replace/--no-replace", help="replace a run id"),
         promote: bool = typer.Option(None, "--promote/--no-promote", help="force champion"),
+        retrain: bool = typer.Option(
+            None, "--retrain/--no-retrain", help="train first, or score with the champions"
+        ),
         customers: int = typer.Option(None, "--customers", help="synthetic bank size"),
         months: int = typer.Option(None, "--months", help="synthetic bank months"),
         seed: int = typer.Option(None, "--seed", help="synthetic bank seed"),
@@ -76,6 +79,7 @@ def register(app: typer.Typer) -> None:
                 "run.run_id": run_id,
                 "run.replace": replace,
                 "run.promote": promote,
+                "run.retrain": retrain,
                 "synthetic.customers": customers,
                 "synthetic.months": months,
                 "synthetic.seed": seed,

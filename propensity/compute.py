@@ -1,6 +1,9 @@
 """Compute backends: `[compute]` in the config file chooses where the per-bucket work runs.
 
-`local` (the default) runs the engine as one in-process job and never imports Dask.
+`local` (the default) runs the engine in this process and never imports Dask: in one go when
+the per-customer work fits the memory budget (derived from the machine), else bucket by bucket
+of customer-disjoint Parquet parts with the same `serving.buckets` code Dask runs
+(`local_buckets`).
 `processes` starts a `dask.distributed.LocalCluster` on 127.0.0.1 (workers of one thread,
 each worker's polars pool and LightGBM `n_jobs` set to its share of the cores); an address
 `tcp://host:8786` uses an existing Dask cluster. The work itself is in `serving.buckets`.
@@ -47,6 +50,19 @@ class ComputeConfig(BaseModel):
         "Parquet parts (a directory of parts is otherwise one bucket per part)",
     )
 
+    local_memory: str = Field(
+        "auto",
+        description='memory the local scheduler may use for features and scores, e.g. "8GiB"; '
+        '"auto": half of the memory available at the start. Above it: bucket by bucket',
+    )
+
+    @field_validator("local_memory")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if value != "auto":
+            parse_size(value)
+        return value
+
     @field_validator("scheduler")
     @classmethod
     def _known(cls, value: str) -> str:
@@ -60,6 +76,85 @@ class ComputeConfig(BaseModel):
     @property
     def uses_dask(self) -> bool:
         return self.scheduler != "local"
+
+
+UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+BYTES_PER_TRANSACTION = 100
+"""Peak memory per transaction of scoring in one go: a property of the feature code, not of
+the bank. Measured: the whole scoring-only `propensity run` of 52.9M transactions (100,000
+customers) peaked at 3.86 GB, 73 bytes per transaction (`benchmarks/nightly.py`,
+2026-12-01); `benchmarks/features.py` found about 60 for the features alone. Rounded up, so the
+estimate errs towards buckets."""
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as "512MiB", "8GiB" or "4GB"; ValueError naming an example."""
+    match = SIZE.match(text)
+    if match is None or match.group(2).upper() not in UNITS:
+        raise ValueError(f'size {text!r}: use a number and a unit, e.g. "8GiB" or "512MB"')
+    return int(float(match.group(1)) * UNITS[match.group(2).upper()])
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil; the cgroup limit if lower)."""
+    import psutil
+
+    avail = psutil.virtual_memory().available
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            avail = min(avail, int(limit) - psutil.Process().memory_info().rss)
+    except OSError:
+        pass
+    return avail
+
+
+def transaction_parts(data_dir: Path) -> list[tuple[Path, int]]:
+    """(part, rows) of each Parquet part of the transactions directory, from the footers only;
+    empty when the transactions are one file (CSV or Parquet)."""
+    import pyarrow.parquet as pq
+
+    from features.io import find_table
+
+    path = find_table(Path(data_dir), "transactions")
+    if path is None or not path.is_dir():
+        return []
+    return [(p, pq.read_metadata(p).num_rows) for p in sorted(path.glob("*.parquet"))]
+
+
+def local_buckets(
+    config: ComputeConfig, data_dir: Path, say: Callable[[str], None] | None = None
+) -> Any:
+    """None when the per-customer work fits `config.local_memory` in one go; else a
+    `serving.buckets.Buckets` on the in-process backend with as many consecutive parts per
+    bucket as fit the budget. Tells `say` (else the log) what was derived and from what."""
+    say = say or log.info
+    parts = transaction_parts(data_dir)
+    if len(parts) < 2:
+        say("local, in one go (the transactions are not two or more Parquet parts)")
+        return None  # one file: nothing to split by (re-bucketing by hash re-reads it all)
+    rows = sum(n for _, n in parts)
+    auto = config.local_memory == "auto"
+    budget = available_memory() // 2 if auto else parse_size(config.local_memory)
+    need = rows * BYTES_PER_TRANSACTION
+    origin = "half the available memory" if auto else "[compute] local_memory"
+    sizes = (
+        f"{rows:,} transactions x {BYTES_PER_TRANSACTION} B = {need / 2**30:.1f} GiB "
+        f"{'<=' if need <= budget else '>'} {budget / 2**30:.1f} GiB, {origin}"
+    )
+    if need <= budget:
+        say(f"local, in one go ({sizes})")
+        return None
+    per_part = max(n for _, n in parts) * BYTES_PER_TRANSACTION
+    per_bucket = int(max(1, budget // max(per_part, 1)))
+    n_buckets = -(-len(parts) // per_bucket)
+    say(f"local, bucket by bucket ({sizes}): {n_buckets} bucket(s) of {per_bucket} part(s)")
+    from serving.buckets import Buckets, InProcess
+
+    return Buckets(InProcess(), Path(data_dir), parts_per_bucket=per_bucket)
 
 
 class DaskBackend:
@@ -141,20 +236,20 @@ def dask_client(config: ComputeConfig) -> Iterator[Any]:
 
 
 @contextmanager
-def open_compute(config: ComputeConfig, data_dir: Path) -> Iterator[Any]:
-    """None for the local scheduler (decide_run's one in-process path), else the
-    `serving.buckets.Buckets` to hand to `decide_run(compute=...)`, open for the block."""
+def open_compute(
+    config: ComputeConfig, data_dir: Path, say: Callable[[str], None] | None = None
+) -> Iterator[Any]:
+    """None for the local scheduler when the data fits (decide_run's one in-process path),
+    else the `serving.buckets.Buckets` to hand to `decide_run(compute=...)`, open for the
+    block (in process when local, on Dask otherwise). `say` hears the choice, in words."""
     if not config.uses_dask:
-        yield None
+        yield local_buckets(config, data_dir, say)
         return
     from serving.buckets import Buckets
 
     with dask_client(config) as client:
         # each worker imports the engine once, now, not inside the first bucket's timing
         client.run(importlib.import_module, "serving.buckets")
-        log.info(
-            "compute: %s with %d worker(s)",
-            config.scheduler,
-            len(client.scheduler_info().get("workers", {})),
-        )
+        workers = len(client.scheduler_info().get("workers", {}))
+        (say or log.info)(f"Dask, {config.scheduler} with {workers} worker(s)")
         yield Buckets(DaskBackend(client), Path(data_dir), n_hash=config.buckets)

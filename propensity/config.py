@@ -55,6 +55,11 @@ class RunSettings(Strict):
     run_id: str | None = Field(None, description="ledger run id; empty: run-<as_of>")
     replace: bool = Field(False, description="replace an earlier run with the same id")
     promote: bool = Field(False, description="make the new models champion regardless")
+    retrain: bool = Field(
+        True,
+        description="train and register the models before scoring; false: score with the "
+        "current champions only (the common nightly run; a product without one is skipped)",
+    )
 
     @field_validator("run_id")
     @classmethod

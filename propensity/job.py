@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from features.errors import ModelNotFoundError
 from features.ids import validate_date, validate_run_id
 from features.io import LoadResult, load_tables, write_rejected
 from features.paths import safe_path
@@ -89,6 +90,25 @@ def write_run_report(
     return write_report(data, safe_path(config.work_dir / "reports", f"{summary.run_id}.html"))
 
 
+def require_champions(products: list[str], tracking_uri: str) -> None:
+    """With `[run] retrain = false` the run scores with the current champions: a product
+    without one is skipped later with a note; with none at all there is nothing to score."""
+    from models.registry import model_version
+
+    found = []
+    for product in products:
+        try:
+            found.append(model_version(product, "champion", tracking_uri))
+        except ModelNotFoundError:
+            continue
+    if not found:
+        raise ModelNotFoundError(
+            f"[run] retrain = false (--no-retrain) but no product has a champion model in "
+            f"{tracking_uri}: "
+            "train first (`propensity run` with [run] retrain = true, or `propensity train`)"
+        )
+
+
 def run_job(config: AppConfig, step: Step) -> JobResult:
     """Run every stage; raises `PropensityError` for bad input, nothing partial is written."""
     work = config.work_dir
@@ -98,38 +118,52 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     load = load_tables(data_dir, options=config.data)
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
+    step("opening the MLflow tracking store", 0.12)  # created on first use: seconds
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
+    if config.run.as_of is None:
+        step("finding the run date (the last booking)", 0.15)
     as_of = config.run.as_of or default_as_of(tables)
     validate_date(as_of, "--as-of")
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)
     ledger_db.refuse_existing_run(ledger, run_id, config.run.replace)
-    with open_compute(config.compute, data_dir) as compute:  # None: local, no Dask
-        step("building features and training the models", 0.2)
-        training = train_products(
-            tables,
-            config.training,
-            list(config.products),
-            work,
-            tracking_uri,
-            truth=read_truth(data_dir),
-            progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
-            promote=config.run.promote,
-            feature_config=config.features,
-            as_of=as_of,  # time travel: nothing known on or after the run date is trained on
-            backend=compute.backend if compute is not None else None,  # fits on the workers
-        )
-        step("scoring and selecting", 0.75)
+    step("choosing where to compute (local in one go, buckets or Dask)", 0.18)
+    dask = config.compute.uses_dask
+
+    def say(choice: str) -> None:  # the log names where the work runs, and why
+        step(f"compute: {choice}", 0.19)
+
+    with open_compute(config.compute, data_dir, say) as compute:  # None: local in one go
+        training: dict[str, ProductResult] = {}
+        if config.run.retrain:
+            step("building features and training the models", 0.2)
+            training = train_products(
+                tables,
+                config.training,
+                list(config.products),
+                work,
+                tracking_uri,
+                truth=read_truth(data_dir),
+                progress=lambda msg, done: step(msg, 0.2 + 0.5 * done),
+                promote=config.run.promote,
+                feature_config=config.features,
+                as_of=as_of,  # time travel: nothing known on or after the run date is trained on
+                # fits on the Dask workers; locally (even bucket by bucket) in this process
+                backend=compute.backend if compute is not None and dask else None,
+            )
+        else:
+            require_champions([p.name for p in config.products], tracking_uri)
         outcome = decide_run(
             tables, config.engine_config(tracking_uri), as_of=as_of, run_id=run_id,
-            replace=config.run.replace, compute=compute,
+            replace=config.run.replace, compute=compute, stage=lambda name: step(name, 0.8),
         )  # fmt: skip
     summary = outcome.summary
-    step("writing the report", 0.95)
     if outcome.features is not None and not summary.dry_run:
+        step("monitoring checks", 0.9)
         summary.notes += run_checks_for(
             config, tables, outcome.features, outcome.scores, summary, tracking_uri
         )
+    step("writing the report", 0.95)
     report = write_run_report(
         config, summary, training, source=str(data_dir), products=tables.products
     )

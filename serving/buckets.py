@@ -6,10 +6,10 @@ on a Dask worker, with the unchanged code of `serving.consent`, `features.pipeli
 `serving.scoring`. Arbitration, capacity and the ledger write are global: they run once, in
 the calling process, through `serving.batch.run_selection` (see `serving.pipeline.decide_run`).
 
-A bucket is one Parquet part of the transactions directory when the parts are
-customer-disjoint; otherwise customers are re-bucketed by `bucket_of`, a hash defined by the
-project (not by a dataframe library), so a bucket holds the same customers on every machine
-and after every upgrade.
+A bucket is one Parquet part of the transactions directory (or `parts_per_bucket` consecutive
+parts) when the parts are customer-disjoint; otherwise customers are re-bucketed by
+`bucket_of`, a hash defined by the project (not by a dataframe library), so a bucket holds the
+same customers on every machine and after every upgrade.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from features.io import find_table, scan_table
 from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
 from features.timetravel import as_known_at
-from features.validate import RowContext, cast_to_contract, rejection_reason
+from features.validate import RowContext, cast_to_contract, rejected
 from models.bundle import ModelBundle
 from serving.config import ServingConfig
 from serving.consent import consent_gate
@@ -77,9 +77,14 @@ class Bucket:
     """
 
     index: int
-    source: Path
+    sources: tuple[Path, ...]  # Parquet parts (or one table path) holding its transactions
     by_id: bool
     small: dict[str, pl.DataFrame]
+
+    @property
+    def source(self) -> Path:
+        """The first source (one part, or the whole table when re-bucketed by hash)."""
+        return self.sources[0]
 
 
 def part_customers(part: Path) -> pl.Series:
@@ -89,36 +94,47 @@ def part_customers(part: Path) -> pl.Series:
 
 
 def _assignment(
-    data_dir: Path, customers: pl.Series, backend: Backend, n_hash: int
-) -> tuple[list[Path], pl.DataFrame, bool]:
-    """(sources, customer_id -> _bucket, by_id): parts as buckets when customer-disjoint."""
+    data_dir: Path, customers: pl.Series, backend: Backend, n_hash: int, per_bucket: int = 1
+) -> tuple[list[tuple[Path, ...]], pl.DataFrame, bool]:
+    """(sources, customer_id -> _bucket, by_id): `per_bucket` consecutive parts a bucket when
+    the parts are customer-disjoint."""
     path = find_table(data_dir, "transactions")
     parts = sorted(path.glob("*.parquet")) if path is not None and path.is_dir() else []
     if len(parts) > 1:
         found = backend.gather([backend.submit(part_customers, p) for p in parts])
+        per = max(per_bucket, 1)
         owner = pl.concat(
-            [pl.DataFrame({"customer_id": ids, "_bucket": i}) for i, ids in enumerate(found)]
+            [pl.DataFrame({"customer_id": ids, "_bucket": i // per}) for i, ids in enumerate(found)]
         )
         if owner["customer_id"].is_unique().all():
+            groups = [tuple(parts[i : i + per]) for i in range(0, len(parts), per)]
             rest = customers.filter(~customers.is_in(owner["customer_id"].implode()))
-            spread = pl.DataFrame({"customer_id": rest, "_bucket": bucket_of(rest, len(parts))})
-            log.info("%d customer-disjoint transaction parts: one bucket each", len(parts))
-            return parts, pl.concat([owner, spread.cast(owner.schema)]), False
+            spread = pl.DataFrame({"customer_id": rest, "_bucket": bucket_of(rest, len(groups))})
+            log.info(
+                "%d customer-disjoint transaction parts: %d bucket(s) of up to %d part(s)",
+                len(parts),
+                len(groups),
+                per,
+            )
+            return groups, pl.concat([owner, spread.cast(owner.schema)]), False
         log.warning("transaction parts share customers: re-bucketing by customer hash")
     n = max(n_hash, 1)
     frame = pl.DataFrame({"customer_id": customers, "_bucket": bucket_of(customers, n)})
-    return [path or data_dir] * n, frame, True
+    return [(path or data_dir,)] * n, frame, True
 
 
-def plan_buckets(tables: Tables, data_dir: Path, backend: Backend, n_hash: int = 1) -> list[Bucket]:
+def plan_buckets(
+    tables: Tables, data_dir: Path, backend: Backend, n_hash: int = 1, parts_per_bucket: int = 1
+) -> list[Bucket]:
     """The buckets of `data_dir`'s customers (`tables`: the validated tables loaded from it).
 
     The small tables are read here once and split by bucket; each bucket reads its own
-    transactions where it runs. `n_hash`: number of buckets when re-bucketing by hash.
+    transactions where it runs. `n_hash`: number of buckets when re-bucketing by hash;
+    `parts_per_bucket`: customer-disjoint parts grouped into one bucket.
     """
     small = {name: getattr(tables, name).collect() for name in SMALL_TABLES}
     ids = small["customers"]["customer_id"].unique().sort()
-    sources, assign, by_id = _assignment(Path(data_dir), ids, backend, n_hash)
+    sources, assign, by_id = _assignment(Path(data_dir), ids, backend, n_hash, parts_per_bucket)
     split = {
         name: frame.join(assign, "customer_id").partition_by("_bucket", as_dict=True)
         for name, frame in small.items()
@@ -136,11 +152,16 @@ def plan_buckets(tables: Tables, data_dir: Path, backend: Backend, n_hash: int =
 
 def bucket_tables(bucket: Bucket, today: date) -> Tables:
     """The bucket's tables, with the loader's contract casts and row rules (`features.io`)."""
-    cast, faults = cast_to_contract(scan_table(bucket.source, "transactions"), TRANSACTIONS)
+    raw = (
+        pl.scan_parquet(list(bucket.sources))
+        if len(bucket.sources) > 1
+        else scan_table(bucket.source, "transactions")
+    )
+    cast, faults = cast_to_contract(raw, TRANSACTIONS)
     if faults:
         raise ContractError(faults)
     ids = bucket.small["customers"]["customer_id"]
-    rows = cast.filter(rejection_reason("transactions", RowContext(today, ids)).is_null())
+    rows = cast.filter(~rejected("transactions", RowContext(today, ids)))
     if bucket.by_id:
         rows = rows.filter(pl.col("customer_id").is_in(ids.implode()))
     frames = {name: bucket.small[name].lazy() for name in SMALL_TABLES}
@@ -261,6 +282,7 @@ class Buckets:
     data_dir: Path
     n_hash: int = 1
     today: date = field(default_factory=date.today)
+    parts_per_bucket: int = 1
 
     def score(
         self,
@@ -271,7 +293,9 @@ class Buckets:
         bundles: dict[str, ModelBundle],
     ) -> BucketScored:
         """Score every bucket; only scores, distress flags and facts come back here."""
-        buckets = plan_buckets(tables, self.data_dir, self.backend, self.n_hash)
+        buckets = plan_buckets(
+            tables, self.data_dir, self.backend, self.n_hash, self.parts_per_bucket
+        )
         # products for holds_ features come from all the data, not from one bucket's rows
         names = product_names(tables.products, feature_config.products)
         pinned = feature_config.model_copy(update={"products": names})

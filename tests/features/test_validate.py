@@ -246,3 +246,44 @@ def test_cli_exit_codes_and_no_traceback(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_duplicate_id_across_two_parts_exits_2_naming_it(tmp_path: Path) -> None:
+    """The bounded uniqueness check (hashes, then the candidates confirmed by their real id)
+    finds an id booked in two customer-disjoint Parquet parts."""
+    tables = good_tables()
+    tx = tables.pop("transactions")
+    data = write(tmp_path / "d", tables)
+    parts = data / "transactions"
+    parts.mkdir()
+    first = tx.filter(pl.col("customer_id") == "c1")
+    second = tx.filter(pl.col("customer_id") != "c1").with_columns(
+        pl.Series("transaction_id", ["t9", "t2"])  # t2 is also c1's id in the first part
+    )
+    first.write_parquet(parts / "part-00000.parquet")
+    second.write_parquet(parts / "part-00001.parquet")
+    proc = subprocess.run(
+        [sys.executable, "-m", "propensity.cli", "validate", str(data)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "transactions.transaction_id: 1 duplicate key(s)" in proc.stderr
+    assert "'t2'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_duplicate_keys_is_exact_in_several_passes() -> None:
+    """Split into passes by hash share, the check finds the same duplicates, with counts, and
+    a multi-column key is compared on every column."""
+    from features.validate import duplicate_keys, key_hash_passes
+
+    ids = [f"t{i}" for i in range(5000)] + ["t7", "t7", "t4999"]
+    lf = pl.LazyFrame({"transaction_id": ids})
+    for passes in (1, 3, 7):
+        dups = duplicate_keys(lf, ["transaction_id"], passes).sort("transaction_id")
+        assert dups.rows() == [("t4999", 2), ("t7", 3)]
+    pairs = pl.LazyFrame({"a": ["x", "x", "y", "y"], "b": [1, 2, 1, 1]})
+    assert duplicate_keys(pairs, ["a", "b"], 2).rows() == [("y", 1, 2)]
+    assert key_hash_passes(10**9, budget=10**9) > 1
+    assert key_hash_passes(1000, budget=10**9) == 1

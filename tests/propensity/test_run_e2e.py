@@ -243,7 +243,10 @@ def test_no_objector_id_comes_out_of_run_score_select_report_or_explain(
 def test_run_output_reads_well_in_a_log(job: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     """Not a terminal: one plain line per step with its duration, nothing cut, no colour codes."""
     _, proc = job
-    assert "step finished: scoring and selecting in " in proc.stdout
+    for stage in ("validating the input tables", "features and scores", "online snapshot"):
+        assert f"step finished: {stage} in " in proc.stdout  # the per-stage timings
+    assert "step finished: selection, ledger and channel files in " in proc.stdout
+    assert "step started: compute: local, in one go (" in proc.stdout  # where, and why
     assert "\x1b[" not in proc.stdout and "…" not in proc.stdout
     for product in DEFAULT_PRODUCTS:  # model quality per product in the summary
         assert product in proc.stdout

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,7 +72,7 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
     def _no_implicit_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         # WAL: readers (dry runs, explain) never block a run; NORMAL sync is crash-safe in WAL
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        _wal_mode(dbapi_connection, lock_timeout)
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @sa.event.listens_for(engine, "begin")
@@ -83,6 +84,24 @@ def make_engine(url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _wal_mode(dbapi_connection: sqlite3.Connection, timeout: float) -> None:
+    """Switch a new SQLite ledger to WAL (once per file). Changing the journal mode answers
+    "database is locked" at once, without SQLite's busy wait, while another process holds a
+    lock on the new file (two first runs at the same moment), so it is retried here until
+    `timeout`; a file already in WAL is left as it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            (mode,) = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def first_line(exc: BaseException) -> str:

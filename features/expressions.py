@@ -24,6 +24,12 @@ class FeatureInfo:
     fill: float | int | bool | None = None
 
 
+def abroad_expr(home_country: str, country: str = "country") -> pl.Expr:
+    """A payment abroad: the country is known and is not the bank's home country. The one
+    definition, for the batch features and the real-time triggers alike."""
+    return pl.col(country).is_not_null() & (pl.col(country) != home_country)
+
+
 def feature_name(what: str, measure: str, window: int | None = None) -> str:
     """`{what}_{measure}_{window}d`, e.g. `salary_amount_sum_90d`."""
     return f"{what}_{measure}_{window}d" if window is not None else f"{what}_{measure}"

@@ -29,7 +29,7 @@ from features.categories import RuleSet, load_ruleset, scan_categorised
 from features.config import FeatureConfig
 from features.consent import profilable_ids
 from features.customers import customer_base, customer_infos, product_frame, product_names
-from features.expressions import FeatureInfo
+from features.expressions import FeatureInfo, abroad_expr
 from features.hashing import bucket_expr
 from features.income import income_features, income_frame, large_inflow_features, large_inflow_frame
 from features.life_events import life_event_features
@@ -139,7 +139,7 @@ def scanned_rows(
     never keeps text in memory. Rows join their customer index inside the scan, on an integer
     key (a hash, see `customer_keys`), so rows of other customers are dropped at once."""
     key, keys = customer
-    abroad = pl.col("country").is_not_null() & (pl.col("country") != config.home_country)
+    abroad = abroad_expr(config.home_country)
     booked = booked_before(tables.transactions, before, since=since)
     booked = booked.with_columns(key, abroad.alias("abroad")).join(keys.lazy(), on="_cid")
     return scan_categorised(booked, ruleset, ["cix", "booked_at", "amount", "abroad"])

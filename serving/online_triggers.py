@@ -10,8 +10,11 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import date
 
+import polars as pl
+
 from features.categories import RuleSet
 from features.errors import ConfigError
+from features.expressions import abroad_expr
 from serving.config import Campaign
 from serving.online_categorise import Categorised
 from serving.online_config import Trigger
@@ -45,8 +48,9 @@ def check_triggers(
 
 
 def is_abroad(event: Event, home_country: str) -> bool:
-    """The same definition as features.pipeline.narrow_rows (country set and not home)."""
-    return event.country is not None and event.country != home_country
+    """`features.expressions.abroad_expr` (the batch's definition) on the event's country."""
+    frame = pl.DataFrame({"country": [event.country]}, schema={"country": pl.String})
+    return bool(frame.select(abroad_expr(home_country)).item())
 
 
 def fired(

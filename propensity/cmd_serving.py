@@ -58,7 +58,8 @@ def register(app: typer.Typer) -> None:
         """Score every consenting customer for each product (objectors are never profiled)."""
         from features.io import load_tables
         from models.registry import resolve_tracking_uri
-        from serving.pipeline import load_models, score_customers
+        from propensity.compute import open_compute
+        from serving.pipeline import load_models, score_all
 
         day = parse_date(as_of, "--as-of")
         config = app_config(config_path, work_dir, tracking_uri=tracking_uri)
@@ -66,12 +67,14 @@ def register(app: typer.Typer) -> None:
         uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
         models = load_models(names, alias, uri)
         tables = load_tables(data_dir, options=config.data).tables
-        scored = score_customers(tables, day, config.features, models.bundles)
+        # `[compute]` as in `propensity run`: in one go, bucket by bucket or on Dask
+        with open_compute(config.compute, data_dir, lambda m: console.print(f"compute: {m}")) as c:
+            scored = score_all(tables, day, config.features, models.bundles, c)
         out.parent.mkdir(parents=True, exist_ok=True)
         scored.scores.write_parquet(out)
         _print_notes(list(models.notes))
         console.print(
-            f"wrote {scored.scores.height:,} score(s) of {scored.features.height:,} consenting "
+            f"wrote {scored.scores.height:,} score(s) of {scored.customers:,} consenting "
             f"customer(s) to {out} ({scored.gate.objected:,} objected and "
             f"{scored.gate.no_consent_row:,} without a consent row were not profiled)"
         )

@@ -216,6 +216,11 @@ def _part(result: BucketResult, name: str) -> pl.DataFrame:
     return frame
 
 
+def _height(result: BucketResult, name: str) -> int:
+    """Rows of one frame of a bucket's result (only the count travels)."""
+    return _part(result, name).height
+
+
 def explain_bucket(
     result: BucketResult,
     bundles: dict[str, ModelBundle],
@@ -247,6 +252,11 @@ class BucketScored:
         handles = [self.backend.submit(_part, r, "features") for r in self.results]
         parts = self.backend.gather(handles)
         return pl.concat(parts).sort("customer_id")
+
+    def customers(self) -> int:
+        """How many customers got features, over all buckets (the features stay there)."""
+        handles = [self.backend.submit(_height, r, "features") for r in self.results]
+        return sum(self.backend.gather(handles))
 
     def explainer(
         self, as_of: date, k: int, feature_config: FeatureConfig | None = None

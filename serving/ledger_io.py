@@ -46,8 +46,13 @@ def _executemany_sqlite(conn: Connection, table: sa.Table, frame: pl.DataFrame) 
 
 
 def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
-    """PostgreSQL COPY FROM STDIN in CSV (unquoted empty field = NULL, quoted "" = '')."""
+    """PostgreSQL COPY FROM STDIN in CSV (unquoted empty field = NULL, quoted "" = ''); binary
+    columns as bytea hex text (`\\x0a1b...`)."""
     cols = ", ".join(frame.columns)
+    blobs = [c for c, t in frame.schema.items() if t == pl.Binary]
+    frame = frame.with_columns(
+        pl.concat_str(pl.lit("\\x"), pl.col(c).bin.encode("hex")).alias(c) for c in blobs
+    )
     raw = conn.connection.dbapi_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN (FORMAT csv)") as cp:

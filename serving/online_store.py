@@ -5,26 +5,31 @@ Three tables in the ledger database (their own SQLAlchemy MetaData, created on f
 - `online_consents`: the consent row of every customer who has one, with the objection gate's
   answer `may_profile` (objectors included, so an event of an objector is refused with the
   right code; nothing else is kept about them).
-- `online_profiles`: one row per consenting customer: the features as of the batch run (a JSON
-  array in the order of `online_snapshots.feature_names`), the facts the gates need (birth
-  date, current customer, child benefit, distress, products held) and the date the features
-  are as of (moved forward by each event, see `serving.online_features`).
+- `online_profiles`: one row per consenting customer: the features as of the batch run (a
+  compact binary array in the order of `online_snapshots.feature_names`, see
+  `encode_features`), the facts the gates need (birth date, current customer, child benefit,
+  distress, products held) and the date the features are as of (moved forward by each event,
+  see `serving.online_features`).
 - `online_events`: one row per event id with the response given (idempotency). Events that
   were refused before profiling (objection, special category) keep no customer id.
 
 The batch engine replaces the snapshot in one transaction under the ledger lock, so an event
-sees either the old or the new snapshot, never a mix.
+sees either the old or the new snapshot, never a mix. It writes the profiles in slices of
+`SNAPSHOT_SLICE` customers, so only one slice's encoded features are in memory at a time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -69,7 +74,7 @@ profiles = sa.Table(
     sa.Column("child_benefit", sa.Boolean, nullable=False),
     sa.Column("in_distress", sa.Boolean, nullable=False),
     sa.Column("held", sa.Text, nullable=False),  # JSON array of products held
-    sa.Column("features", sa.Text, nullable=False),  # JSON {"v": [values]}
+    sa.Column("features", sa.LargeBinary, nullable=False),  # `encode_features`
 )
 events = sa.Table(
     "online_events",
@@ -96,13 +101,66 @@ class Profile:
     features: dict[str, Any]
 
 
+SNAPSHOT_SLICE = 100_000
+"""Profiles encoded and inserted at a time: bounds the snapshot's extra memory (about 170 MB
+of encoded features per slice at 212 features) whatever the bank's size."""
+
+
 def create_tables(conn: Connection) -> None:
+    """Create the online tables; an `online_profiles` of an older version (features as JSON
+    text) is dropped first: it holds nothing the next snapshot does not write again."""
+    found = sa.inspect(conn)
+    if found.has_table(profiles.name):
+        kinds = {c["name"]: c["type"] for c in found.get_columns(profiles.name)}
+        if not isinstance(kinds.get("features"), sa.LargeBinary | sa.BLOB):
+            profiles.drop(conn)
     metadata.create_all(conn, checkfirst=True)
 
 
-def _feature_json(features: pl.DataFrame, names: list[str]) -> pl.Expr:
-    values = pl.concat_list([pl.col(n).cast(pl.Float64) for n in names]).alias("v")
-    return pl.struct(values).struct.json_encode().alias("features")
+# The features of one profile as bytes: a validity bitmap (bit i set when feature i is not
+# null, little bit order, ceil(n / 8) bytes), then the n values as little-endian float64 (0 where
+# null). Exact (every bit of every float, NaN and null kept apart) and 8 bytes a feature: about
+# 5x faster to write than JSON text and read back without parsing numbers.
+_F64 = np.dtype("<f8")
+
+
+def _bitmap_bytes(n: int) -> int:
+    return (n + 7) // 8
+
+
+def encode_frame(features: pl.DataFrame, names: list[str]) -> pl.Series:
+    """`features` (one column per name in `names`) as one `encode_features` blob per row,
+    vectorised: no Python object per value."""
+    n = features.height
+    cols = features.select(pl.col(c).cast(pl.Float64) for c in names)
+    valid = cols.select(pl.all().is_not_null()).to_numpy()
+    values = np.ascontiguousarray(cols.fill_null(0.0).to_numpy(), dtype=_F64)
+    bits = np.packbits(valid, axis=1, bitorder="little").reshape(n, _bitmap_bytes(len(names)))
+    rows = np.ascontiguousarray(np.hstack([bits, values.view(np.uint8).reshape(n, 8 * len(names))]))
+    width = _bitmap_bytes(len(names)) + 8 * len(names)
+    blobs = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(rows)])
+    out = pl.from_arrow(blobs)
+    assert isinstance(out, pl.Series)
+    return out.cast(pl.Binary).alias("features")
+
+
+def encode_features(values: Iterable[float | None]) -> bytes:
+    """One profile's features (in the snapshot's order) as bytes, the layout of `encode_frame`."""
+    vals = list(values)
+    valid = np.array([v is not None for v in vals], dtype=bool)
+    floats = np.array([0.0 if v is None else v for v in vals], dtype=_F64)
+    return np.packbits(valid, bitorder="little").tobytes() + floats.tobytes()
+
+
+def decode_features(blob: bytes, n: int) -> list[float | None]:
+    """The n values of an `encode_features` blob, None where null."""
+    offset = _bitmap_bytes(n)
+    if len(blob) != offset + 8 * n:
+        raise ValueError(f"online profile: {len(blob)} bytes do not hold {n} features")
+    bits = np.frombuffer(blob, np.uint8, offset)
+    valid = np.unpackbits(bits, count=n, bitorder="little").tolist()
+    values = np.frombuffer(blob, _F64, n, offset).tolist()
+    return [v if ok else None for v, ok in zip(values, valid, strict=True)]
 
 
 def write_online_snapshot(
@@ -141,21 +199,35 @@ def write_online_snapshot(
         .agg(pl.col("product").sort().alias("p"))
         .select("customer_id", pl.struct("p").struct.json_encode().alias("held"))
     )
-    rows = (
-        features.lazy()
-        .join(keep, "customer_id", "semi")
-        .select("customer_id", _feature_json(features, names))
+    # everything but the features, for every profiled customer (small columns), in the order
+    # of `features`: each slice of it is zipped with the same slice of the features
+    ids = features.select("customer_id").with_columns(_keep=pl.col("customer_id").is_in(
+        gate.consenting["customer_id"].implode()
+    ))
+    meta = (
+        ids.lazy()
         .join(
             tables.customers.select("customer_id", "birth_date").unique("customer_id"),
             "customer_id",
+            "left",
+            maintain_order="left",
         )
         .join(
-            facts.lazy().select("customer_id", "is_current", "child_benefit"), "customer_id", "left"
+            facts.lazy().select("customer_id", "is_current", "child_benefit"),
+            "customer_id",
+            "left",
+            maintain_order="left",
         )
-        .join(distress.lazy().select("customer_id", "in_distress"), "customer_id", "left")
-        .join(held_json.lazy(), "customer_id", "left")
+        .join(
+            distress.lazy().select("customer_id", "in_distress"),
+            "customer_id",
+            "left",
+            maintain_order="left",
+        )
+        .join(held_json.lazy(), "customer_id", "left", maintain_order="left")
         .select(
             "customer_id",
+            "_keep",
             run_id=pl.lit(run_id),
             features_as_of=pl.lit(as_of),
             birth_date=pl.col("birth_date"),
@@ -163,10 +235,12 @@ def write_online_snapshot(
             child_benefit=pl.col("child_benefit").fill_null(False),
             in_distress=pl.col("in_distress").fill_null(False),
             held=pl.col("held").fill_null('{"p":[]}'),
-            features=pl.col("features"),
         )
         .collect()
     )
+    # a customer without a customers row has no birth date: not profiled (as the inner join was)
+    keep_row = pl.col("_keep") & pl.col("birth_date").is_not_null()
+    n_profiles = meta.select(keep_row.sum()).item()
     consent_rows = (
         tables.consents.select("customer_id", "payment_data_marketing", *CHANNELS)
         .unique("customer_id")
@@ -183,7 +257,7 @@ def write_online_snapshot(
             "as_of": [as_of],
             "created_at": [datetime.now()],
             "feature_names": [json.dumps(names)],
-            "customers": [rows.height],
+            "customers": [n_profiles],
         }
     )
     engine = lg.make_engine(ledger_url)
@@ -196,11 +270,15 @@ def write_online_snapshot(
                 conn.execute(sa.delete(table))
             insert_frame(conn, snapshots, snap)
             insert_frame(conn, consents, consent_rows)
-            insert_frame(conn, profiles, rows)
+            for start in range(0, features.height, SNAPSHOT_SLICE):
+                part = meta.slice(start, SNAPSHOT_SLICE).with_columns(
+                    encode_frame(features.slice(start, SNAPSHOT_SLICE), names)
+                )
+                insert_frame(conn, profiles, part.filter(keep_row).drop("_keep"))
     finally:
         engine.dispose()
-    log.info("online store: %d profile(s) as of %s (run %s)", rows.height, as_of, run_id)
-    return rows.height
+    log.info("online store: %d profile(s) as of %s (run %s)", n_profiles, as_of, run_id)
+    return int(n_profiles)
 
 
 def feature_names(conn: Connection, run_id: str) -> list[str]:
@@ -234,7 +312,7 @@ def read_profiles(
     out = {}
     for row in rows:
         m = row._mapping
-        values = json.loads(m["features"])["v"]
+        values = decode_features(bytes(m["features"]), len(names))
         out[m["customer_id"]] = Profile(
             customer_id=m["customer_id"],
             run_id=m["run_id"],
@@ -271,7 +349,7 @@ def save_profiles(conn: Connection, saved: list[Profile], names: list[str]) -> N
         [
             {
                 "cid": q.customer_id,
-                "f": json.dumps({"v": [q.features.get(n) for n in names]}),
+                "f": encode_features(q.features.get(n) for n in names),
                 "as_of": q.features_as_of,
                 "cur": q.is_current,
                 "cb": q.child_benefit,

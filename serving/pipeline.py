@@ -128,6 +128,35 @@ def score_customers(
     return Scored(gate, features, scores)
 
 
+@dataclass(frozen=True)
+class ScoredAll:
+    """What `score_all` found: the scores, how many consenting customers got features and the
+    consent gate's counts (objectors appear only as counts)."""
+
+    scores: pl.DataFrame
+    customers: int
+    gate: ConsentGate
+
+
+def score_all(
+    tables: Tables,
+    as_of: date,
+    feature_config: FeatureConfig,
+    bundles: dict[str, ModelBundle],
+    compute: Buckets | None = None,
+) -> ScoredAll:
+    """Scores of every consenting customer as `decide_run` computes them: in one go, or per
+    customer bucket when `compute` is given (`propensity.compute.open_compute`; in process
+    or on Dask), so `propensity score` follows `[compute]` exactly as `propensity run` does."""
+    tables = as_known_at(tables, as_of)
+    if compute is None:
+        scored = score_customers(tables, as_of, feature_config, bundles)
+        return ScoredAll(scored.scores, scored.features.height, scored.gate)
+    check_models(bundles, feature_config)
+    bucketed = compute.score(tables, as_of, feature_config, ServingConfig(), bundles)
+    return ScoredAll(bucketed.scores, bucketed.customers(), consent_gate(tables))
+
+
 def _explainer(
     scored: Scored | None,
     tables: Tables,

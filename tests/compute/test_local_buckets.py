@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
+from features.config import FeatureConfig
 from propensity.compute import (
     BYTES_PER_TRANSACTION,
     ComputeConfig,
@@ -27,7 +28,8 @@ from propensity.compute import (
 from propensity.config import AppConfig
 from propensity.job import run_job
 from serving.buckets import Buckets, InProcess
-from serving.pipeline import decide_run
+from serving.online_store import decode_features
+from serving.pipeline import decide_run, load_models, score_all
 from tests.compute.world import World, make_world, tight_campaigns
 
 RUN = "local-buckets"
@@ -103,6 +105,17 @@ def test_bucket_by_bucket_equals_one_go(world: World, tmp_path: Path, budget: st
     assert expected.height == one_go.features.height > 0
     assert ledger(tmp_path / "b", profiles).equals(expected)
     assert bucketed.features is not None and bucketed.features.height == expected.height
+    # the stored features (binary, `serving.online_store.encode_features`) are the scored ones
+    names = [c for c in one_go.features.columns if c not in ("customer_id", "as_of")]
+    for work, frame in ((tmp_path / "a", one_go.features), (tmp_path / "b", bucketed.features)):
+        blobs = ledger(work, "select customer_id, features from online_profiles")
+        stored = pl.DataFrame(
+            [decode_features(b, len(names)) for b in blobs["features"]],
+            schema=dict.fromkeys(names, pl.Float64),
+            orient="row",
+        ).with_columns(customer_id=blobs["customer_id"])
+        want = frame.select("customer_id", *(pl.col(n).cast(pl.Float64) for n in names))
+        assert stored.sort("customer_id").select(want.columns).equals(want.sort("customer_id"))
 
 
 def mlflow_runs(uri: str) -> int:
@@ -158,3 +171,30 @@ def test_scoring_only_without_any_champion_exits_2(world: World, tmp_path: Path)
         not (tmp_path / "work" / "ledger.sqlite").exists()
         or decisions(tmp_path / "work").is_empty()
     )
+
+
+def test_propensity_score_follows_compute_like_run(world: World, tmp_path: Path) -> None:
+    """`propensity score` with a `[compute] local_memory` too small for one go goes bucket by
+    bucket (it says so) and writes the scores of the one-go path, in the same order."""
+    cfg = tmp_path / "propensity.toml"
+    cfg.write_text(f'work_dir = "{tmp_path}"\n[compute]\nlocal_memory = "1KiB"\n')
+    out = tmp_path / "scores.parquet"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "propensity.cli", "score", str(world.data_dir),
+            "--as-of", world.as_of.isoformat(), "--out", str(out), "--config", str(cfg),
+            "--tracking-uri", world.tracking_uri, "--products", "savings,credit_card",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bucket by bucket" in proc.stdout
+    models = load_models(["savings", "credit_card"], "champion", world.tracking_uri)
+    one_go = score_all(world.tables, world.as_of, FeatureConfig(), models.bundles)
+    written = pl.read_parquet(out)
+    assert written.height == one_go.scores.height > 0
+    assert written.drop("propensity").equals(one_go.scores.drop("propensity"))
+    assert (written["propensity"] - one_go.scores["propensity"]).abs().max() < 1e-12
+    assert f"of {one_go.customers:,} consenting" in proc.stdout

@@ -201,9 +201,9 @@ def write_online_snapshot(
     )
     # everything but the features, for every profiled customer (small columns), in the order
     # of `features`: each slice of it is zipped with the same slice of the features
-    ids = features.select("customer_id").with_columns(_keep=pl.col("customer_id").is_in(
-        gate.consenting["customer_id"].implode()
-    ))
+    ids = features.select("customer_id").with_columns(
+        _keep=pl.col("customer_id").is_in(gate.consenting["customer_id"].implode())
+    )
     meta = (
         ids.lazy()
         .join(

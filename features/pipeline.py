@@ -9,6 +9,7 @@ feature family from the remaining rows and join the families onto the customers 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -125,6 +126,25 @@ class Prepared:
     grid: BalanceGrid
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """What `prepare` read, while it still holds it: every row of the indexed customers booked
+    before `before`, special ones too (`cix`, `booked_at`, `amount`, `abroad`, `_rule_key`),
+    the mapping `_rule_key` -> `category`, `airport`, each customer's opening balance (`cix`,
+    `opening`) and the customer index. Per-customer checks that are not features (the
+    responsible-lending flags, the eligibility facts) read these instead of scanning and
+    categorising the transactions again; nothing here is joined to a feature."""
+
+    before: date
+    rows: pl.DataFrame
+    mapping: pl.DataFrame
+    opening: pl.DataFrame
+    index: pl.DataFrame
+
+
+OnScan = Callable[[Scanned], None]
+
+
 def scanned_rows(
     tables: Tables,
     ruleset: RuleSet,
@@ -194,13 +214,19 @@ def opening_frame(
 
 
 def prepare(
-    tables: Tables, before: date, config: FeatureConfig, first: date | None = None
+    tables: Tables,
+    before: date,
+    config: FeatureConfig,
+    first: date | None = None,
+    on_scan: OnScan | None = None,
 ) -> Prepared:
     """Scan and categorise once (rules per distinct counterparty combination), drop special
     and eligibility-only rows, index only the customers who may be profiled (`profilable_ids`:
     no objector and no customer without a consent row, whatever tables the caller passed),
     derive the balance of every day from `first` to `before`; kept in memory because every
-    family and every date reads them (a narrow frame: about 20 bytes per transaction)."""
+    family and every date reads them (a narrow frame: about 20 bytes per transaction).
+    `on_scan`, if given, is called with the scanned rows (`Scanned`) beside the balance grid,
+    before they are dropped."""
     ruleset = load_ruleset(config)
     products = product_names(tables.products, config.products)
     profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
@@ -209,23 +235,27 @@ def prepare(
     scanned, mapping = scanned_rows(tables, ruleset, before, customer, config)
     firsts = first_bookings(scanned, index.height)
     rows = feature_rows(scanned, mapping, ruleset)
-    del scanned
     span_start = (first or before) - timedelta(days=config.max_window)
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:  # one numpy thread beside polars
         grid_job = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
         opening = opening_frame(tables, before, customer, firsts).collect(engine="streaming")
+        if on_scan is not None:
+            on_scan(Scanned(before, scanned, mapping, opening, index))
+        del scanned
         grid = add_opening(grid_job.result(), opening)
     log.info("categorised %d feature transactions before %s", rows.height, before)
     return Prepared(ruleset, products, index, rows, grid)
 
 
-def build_features(tables: Tables, as_of: date, config: FeatureConfig) -> pl.LazyFrame:
+def build_features(
+    tables: Tables, as_of: date, config: FeatureConfig, on_scan: OnScan | None = None
+) -> pl.LazyFrame:
     """One row per customer with `customer_since < as_of` who may be profiled (a consent row
     without objection, see `features.consent`): `customer_id`, `as_of`, then the
     features of `feature_infos`, from transactions booked and products opened before `as_of`.
     The scan and the large aggregations run here (streaming engine); the returned LazyFrame
-    only joins the per-customer families."""
-    prepared = prepare(tables, as_of, config)
+    only joins the per-customer families. `on_scan`: see `prepare`."""
+    prepared = prepare(tables, as_of, config, on_scan=on_scan)
     return _features_from_rows(prepared, tables, as_of, config)
 
 

@@ -29,14 +29,13 @@ from features.customers import product_names
 from features.errors import ContractError
 from features.hashing import bucket_of
 from features.io import find_table, scan_table
-from features.pipeline import build_features
 from features.schemas import TRANSACTIONS, Tables
 from features.timetravel import as_known_at
 from features.validate import RowContext, cast_to_contract, rejected
 from models.bundle import ModelBundle
 from serving.config import ServingConfig
 from serving.consent import consent_gate
-from serving.eligibility import customer_facts, distress_frame
+from serving.eligibility import per_customer
 from serving.scoring import REASONS_SCHEMA, SCORE_SCHEMA, explain_features, score_features
 
 log = logging.getLogger(__name__)
@@ -201,13 +200,12 @@ def score_bucket(
     """Consent gate, features, scores, distress flags and eligibility facts of one bucket
     (objectors never reach a feature). LightGBM gets as many threads as polars has here."""
     gate = consent_gate(as_known_at(bucket_tables(bucket, today), as_of))
-    features = build_features(gate.tables, as_of, feature_config).collect()
+    found = per_customer(gate.tables, as_of, serving_config, feature_config)
     local = with_threads(bundles, pl.thread_pool_size())
+    features = found.features
     scores = score_features(features, local) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
-    distress = distress_frame(gate.tables, as_of, serving_config, feature_config).collect()
-    facts = customer_facts(gate.tables, as_of, serving_config, feature_config).collect()
     log.info("bucket %d: %d customer(s) scored", bucket.index, features.height)
-    return BucketResult(features, scores, distress, facts)
+    return BucketResult(features, scores, found.distress, found.facts)
 
 
 def _part(result: BucketResult, name: str) -> pl.DataFrame:

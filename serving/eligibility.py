@@ -6,14 +6,16 @@ chain in `serving.decide` so every candidate gets exactly one, first-failing rea
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from features.categories import child_benefit_flags, load_ruleset
+from features.categories import CHILD_BENEFIT, child_benefit_flags, load_ruleset
 from features.config import FeatureConfig
-from features.distress import distress_flags
+from features.distress import distress_flags, distress_from_scan
 from features.expressions import full_years, held_on
+from features.pipeline import Scanned, build_features
 from features.schemas import Tables
 from serving.config import ServingConfig
 
@@ -52,6 +54,13 @@ def customer_facts(
     ruleset = load_ruleset(feature_config or FeatureConfig())
     cb_start = as_of - timedelta(days=config.child_benefit_days)
     benefit = child_benefit_flags(tables.transactions, cb_start, as_of, ruleset)
+    return _facts(tables, as_of, recent, benefit)
+
+
+def _facts(
+    tables: Tables, as_of: date, recent: pl.LazyFrame, benefit: pl.LazyFrame
+) -> pl.LazyFrame:
+    """The facts frame from who booked recently (`recent_txn`) and who got child benefit."""
     active = held_products(tables, as_of).select("customer_id").unique()
     active = active.with_columns(active_product=pl.lit(True))
     return (
@@ -68,6 +77,65 @@ def customer_facts(
             child_benefit=pl.col("child_benefit").fill_null(False),
         )
     )
+
+
+def facts_from_scan(
+    tables: Tables, scanned: Scanned, as_of: date, config: ServingConfig
+) -> pl.DataFrame:
+    """`customer_facts` from the rows a feature scan holds (`features.pipeline.Scanned`, the
+    same categorisation), without reading the transactions again. The scan covers every
+    customer since before `as_of` (`as_known_at` keeps no other), which is every customer
+    that can be scored."""
+
+    def since(days: int) -> pl.Expr:
+        return pl.col("booked_at") >= datetime.combine(as_of - timedelta(days=days), time())
+
+    benefit_keys = scanned.mapping.filter(pl.col("category") == CHILD_BENEFIT)["_rule_key"]
+    per_cix = (
+        scanned.rows.lazy()
+        .group_by("cix")
+        .agg(
+            recent_txn=since(config.current_customer_days).any(),
+            child_benefit=(
+                since(config.child_benefit_days) & pl.col("_rule_key").is_in(benefit_keys.implode())
+            ).any(),
+        )
+    )
+    ids = scanned.index.lazy().select("customer_id", "cix").join(per_cix, "cix")
+    recent, benefit = (
+        ids.select("customer_id", "recent_txn"),
+        ids.select("customer_id", CHILD_BENEFIT),
+    )
+    return _facts(tables, as_of, recent, benefit).collect()
+
+
+@dataclass(frozen=True)
+class PerCustomer:
+    """One pass of the per-customer work before selection: features (consenting customers,
+    as `build_features`), distress flags (as `distress_frame`) and facts (as
+    `customer_facts`), the latter two from the feature scan's rows."""
+
+    features: pl.DataFrame
+    distress: pl.DataFrame
+    facts: pl.DataFrame
+
+
+def per_customer(
+    gated: Tables, as_of: date, config: ServingConfig, feature_config: FeatureConfig
+) -> PerCustomer:
+    """Features, distress flags and facts of the consent-gated tables `gated` (cut at `as_of`,
+    `features.timetravel.as_known_at`), reading and categorising the transactions once."""
+    fc = feature_config.model_copy(update={"distress": config.distress})
+    found: dict[str, pl.DataFrame] = {}
+
+    def on_scan(scanned: Scanned) -> None:
+        found["distress"] = distress_from_scan(scanned, fc.distress).select(
+            "customer_id", pl.col("in_distress").fill_null(False)
+        )
+        found["facts"] = facts_from_scan(gated, scanned, as_of, config)
+
+    features = build_features(gated, as_of, feature_config, on_scan=on_scan).collect()
+    return PerCustomer(features, found["distress"], found["facts"])
 
 
 def distress_frame(

@@ -27,7 +27,7 @@ from models.bundle import ModelBundle
 from serving.batch import run_selection
 from serving.config import Campaign, ServingConfig
 from serving.consent import ConsentGate, consent_gate
-from serving.eligibility import customer_facts, distress_frame
+from serving.eligibility import per_customer
 from serving.ledger import ledger_url
 from serving.online_store import write_online_snapshot
 from serving.outputs import RunSummary
@@ -76,6 +76,8 @@ class Scored:
     gate: ConsentGate
     features: pl.DataFrame
     scores: pl.DataFrame
+    distress: pl.DataFrame | None = None  # with a serving config: `serving.eligibility`
+    facts: pl.DataFrame | None = None
 
 
 @dataclass
@@ -117,15 +119,25 @@ def check_models(bundles: dict[str, ModelBundle], feature_config: FeatureConfig)
 
 
 def score_customers(
-    tables: Tables, as_of: date, feature_config: FeatureConfig, bundles: dict[str, ModelBundle]
+    tables: Tables,
+    as_of: date,
+    feature_config: FeatureConfig,
+    bundles: dict[str, ModelBundle],
+    serving: ServingConfig | None = None,
 ) -> Scored:
-    """Features and scores of every customer who may be profiled (objectors never get here)."""
+    """Features and scores of every customer who may be profiled (objectors never get here);
+    with `serving`, also the distress flags and eligibility facts, from the same scan."""
     check_models(bundles, feature_config)
     gate = consent_gate(as_known_at(tables, as_of))
-    features = build_features(gate.tables, as_of, feature_config).collect()
+    if serving is None:
+        features = build_features(gate.tables, as_of, feature_config).collect()
+        distress = facts = None
+    else:
+        found = per_customer(gate.tables, as_of, serving, feature_config)
+        features, distress, facts = found.features, found.distress, found.facts
     log.info("built features for %d consenting customer(s) as of %s", features.height, as_of)
     scores = score_features(features, bundles) if bundles else pl.DataFrame(schema=SCORE_SCHEMA)
-    return Scored(gate, features, scores)
+    return Scored(gate, features, scores, distress, facts)
 
 
 @dataclass(frozen=True)
@@ -220,13 +232,11 @@ def decide_run(
         bucketed = compute.score(tables, as_of, config.features, config.serving, bundles)
         scores, distress, facts = bucketed.scores, bucketed.distress.lazy(), bucketed.facts.lazy()
     elif scores is None:
-        scored = score_customers(tables, as_of, config.features, bundles)
+        # features, distress flags and facts from one scan, as each bucket does
+        scored = score_customers(tables, as_of, config.features, bundles, config.serving)
         scores = scored.scores
-        # once for the selection and the online snapshot, as each bucket does (each reads
-        # and categorises every transaction again)
-        gated = scored.gate.tables
-        distress = distress_frame(gated, as_of, config.serving, config.features).collect().lazy()
-        facts = customer_facts(gated, as_of, config.serving, config.features).collect().lazy()
+        assert scored.distress is not None and scored.facts is not None
+        distress, facts = scored.distress.lazy(), scored.facts.lazy()
     else:
         check_models(bundles, config.features)
         if reasons:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from features.config import DistressConfig, FeatureConfig
-from features.distress import distress_flags
-from features.pipeline import build_features
+from features.consent import consenting_tables
+from features.distress import distress_flags, distress_from_scan
+from features.io import load_tables
+from features.pipeline import Scanned, build_features
 from features.schemas import Tables
+from features.timetravel import as_known_at
+from synthbank import generate
 from tests.features.feature_synth import consents
 
 AS_OF = date(2026, 11, 1)
@@ -125,3 +130,64 @@ def test_life_event_story() -> None:
     assert row["days_since_last_large_inflow"] == 12
     assert row["first_airport_30d"] and not row["first_abroad_30d"]
     assert row["days_since_last_abroad"] == 2 and row["days_since_first_abroad"] == 100
+
+
+def _from_scan(t: Tables, config: FeatureConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Distress flags from the feature scan (`distress_from_scan`) and the features built."""
+    found: dict[str, pl.DataFrame] = {}
+
+    def on_scan(scanned: Scanned) -> None:
+        found["flags"] = distress_from_scan(scanned, config.distress)
+
+    features = build_features(t, AS_OF, config, on_scan=on_scan).collect()
+    return found["flags"], features
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        FeatureConfig(),
+        FeatureConfig(distress=DistressConfig(gambling_min_count=None, days_below_zero=1)),
+        FeatureConfig(distress=DistressConfig(window_days=30, days_below_zero=5)),
+    ],
+)
+def test_distress_from_the_feature_scan_equals_its_own_scan(config: FeatureConfig) -> None:
+    """Same flags and reasons from the rows the features scanned as from distress's own scan
+    (special rows count for the balance; several bookings a day; a customer without any);
+    the features are those built without the hook."""
+    rows = [
+        ("debt", 10, -80.0, "Intrum", "Betaling vordering", None, None),
+        ("debt", 400, 1000.0, "J. Jansen", "Tikkie", None, None),
+        ("gambler", 5, -50.0, "Holland Casino", None, 7995, None),
+        ("gambler", 6, -50.0, "Toto", None, 7995, None),
+        ("gambler", 7, -50.0, "Toto", None, 7995, None),
+        ("overdrawn", 60, -300.0, "Albert Heijn", None, 5411, None),
+        ("overdrawn", 60, 100.25, "J. Jansen", "Tikkie", None, None),
+        ("overdrawn", 20, 250.0, "J. Jansen", "Tikkie", None, None),
+        ("pharmacy", 50, -20.1, "Apotheek De Kroon", None, 5912, None),
+        ("pharmacy", 300, 20.0, "J. Jansen", "Tikkie", None, None),
+        ("fine", 60, 300.0, "J. Jansen", "Tikkie", None, None),
+        ("fine", 70, -40.0, "Toto", None, 7995, None),
+    ]
+    t = tables(rows, "debt", "gambler", "overdrawn", "pharmacy", "fine", "nobody")
+    flags, features = _from_scan(t, config)
+    expected = distress_flags(t, AS_OF, config).collect()
+    assert flags.equals(expected)
+    assert flags.filter("in_distress").height >= 2
+    assert features.equals(build_features(t, AS_OF, config).collect())
+
+
+def test_distress_from_the_feature_scan_on_a_generated_bank(tmp_path: Path) -> None:
+    generate(customers=400, months=14, seed=3, out=tmp_path)
+    t = consenting_tables(load_tables(tmp_path).tables)
+    as_of = date(2026, 10, 1)
+    config = FeatureConfig(distress=DistressConfig(days_below_zero=3, gambling_min_count=1))
+    found: dict[str, pl.DataFrame] = {}
+
+    def on_scan(scanned: Scanned) -> None:
+        found["flags"] = distress_from_scan(scanned, config.distress)
+
+    build_features(as_known_at(t, as_of), as_of, config, on_scan=on_scan).collect()
+    expected = distress_flags(as_known_at(t, as_of), as_of, config).collect()
+    assert found["flags"].equals(expected)
+    assert expected.filter("in_distress").height > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -163,6 +163,7 @@ class LoadResult:
     rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
     consenting: pl.Series = field(default_factory=lambda: pl.Series("customer_id", [], pl.String))
     withheld: dict[str, int] = field(default_factory=dict)  # rejected rows never written
+    last_booked: datetime | None = None  # the last booking of the good transactions
 
     @property
     def rejected_counts(self) -> dict[str, dict[str, int]]:
@@ -212,15 +213,20 @@ def _load_one(
 
 def _quarantine(
     lf: pl.LazyFrame, spec: TableSpec, ctx: RowContext
-) -> tuple[pl.LazyFrame, pl.DataFrame, int]:
+) -> tuple[pl.LazyFrame, pl.DataFrame, int, datetime | None]:
     """Split a table into good rows (lazy) and rejected rows, kept minimal: row number, key,
-    customer id, column, reason and offending value (`features.validate.REJECTED_COLUMNS`)."""
+    customer id, column, reason and offending value (`features.validate.REJECTED_COLUMNS`).
+    Also the last `booked_at` of the good rows (transactions; None for other tables), from
+    the same scan: the default run date needs it and would otherwise read the table again."""
     reason = rejection_reason(spec.name, ctx)
     bad_row = rejected(spec.name, ctx)
-    stats = lf.select(pl.len().alias("rows"), bad_row.sum().alias("bad")).collect(
-        engine="streaming"
-    )
-    rows, bad = stats.row(0)
+    last = pl.col("booked_at").filter(~bad_row).max() if "booked_at" in spec.schema else None
+    stats = lf.select(
+        pl.len().alias("rows"),
+        bad_row.sum().alias("bad"),
+        (last if last is not None else pl.lit(None, pl.Datetime("us"))).alias("last"),
+    ).collect(engine="streaming")
+    rows, bad, last_booked = stats.row(0)
     ids = [c for c in (*spec.key, "customer_id") if c in spec.schema]
     minimal = (
         lf.with_row_index(ROW, offset=1)
@@ -230,9 +236,9 @@ def _quarantine(
         .select(ROW, *dict.fromkeys(ids), "column", "reason", "value")
     )
     if not bad:
-        return lf, minimal.head(0).collect(), rows
+        return lf, minimal.head(0).collect(), rows, last_booked
     rejected_rows = minimal.collect(engine="streaming")
-    return lf.filter(~bad_row), rejected_rows, rows
+    return lf.filter(~bad_row), rejected_rows, rows, last_booked
 
 
 def _consenting(consents: pl.LazyFrame | None) -> pl.Series:
@@ -273,7 +279,9 @@ def load_tables(
     ctx = RowContext(today or date.today(), pl.Series("customer_id", [], pl.String))
     for name in LOAD_ORDER:
         lf = cast[name] if cast[name] is not None else empty_frame(SPECS[name])
-        good, rejected, rows = _quarantine(lf, SPECS[name], ctx)
+        good, rejected, rows, last = _quarantine(lf, SPECS[name], ctx)
+        if name == "transactions":
+            result.last_booked = last
         if name == "customers":
             ids = good.select("customer_id").collect()["customer_id"]
             ctx = RowContext(ctx.today, ids)

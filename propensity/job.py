@@ -67,8 +67,11 @@ def synthetic_data_dir(config: AppConfig, step: Step) -> Path:
     return out
 
 
-def default_as_of(tables: Tables) -> date:
-    """The day after the last booked transaction: the first day with nothing yet known."""
+def default_as_of(tables: Tables, load: LoadResult | None = None) -> date:
+    """The day after the last booked transaction: the first day with nothing yet known.
+    `load`: the result `tables` came from, which found the last booking while validating."""
+    if load is not None and load.last_booked is not None:
+        return load.last_booked.date() + timedelta(days=1)
     last = tables.transactions.select(pl.col("booked_at").max()).collect().item()
     if last is None:
         return date.today()
@@ -122,7 +125,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     tracking_uri = resolve_tracking_uri(config.mlflow.tracking_uri, work)
     if config.run.as_of is None:
         step("finding the run date (the last booking)", 0.15)
-    as_of = config.run.as_of or default_as_of(tables)
+    as_of = config.run.as_of or default_as_of(tables, load)
     validate_date(as_of, "--as-of")
     run_id = validate_run_id(config.run.run_id or default_run_id(as_of), "--run-id")
     ledger = ledger_db.ledger_url(config.ledger.url, work)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -116,9 +117,25 @@ def key_hash_passes(rows: int, budget: int | None = None) -> int:
     return max(1, -(-rows * BYTES_PER_KEY // max(budget, 1)))
 
 
+_PARALLEL_SORT_MIN = 1 << 22
+
+
+def sort_in_place(values: np.ndarray) -> None:
+    """Sort a large array in place on two threads: a partition at the middle position (linear,
+    in place) leaves every value of the lower half at most every value of the upper half,
+    then each half is sorted beside the other (numpy releases the GIL while sorting)."""
+    if values.size < _PARALLEL_SORT_MIN:
+        values.sort()
+        return
+    middle = values.size // 2
+    values.partition(middle)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(np.ndarray.sort, (values[:middle], values[middle:])))
+
+
 def _repeated(hashes: np.ndarray) -> np.ndarray:
     """The values found more than once (sorts `hashes` in place: no copy of a large array)."""
-    hashes.sort()
+    sort_in_place(hashes)
     same = hashes[1:] == hashes[:-1]
     return np.unique(hashes[1:][same])
 

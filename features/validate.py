@@ -140,26 +140,61 @@ def _repeated(hashes: np.ndarray) -> np.ndarray:
     return np.unique(hashes[1:][same])
 
 
-def _repeated_hashes(lf: pl.LazyFrame, h: pl.Expr, shares: int) -> np.ndarray:
-    """The 64-bit key hashes seen twice. One read of the key column; with several shares each
-    batch's hashes go to one spill file per share (`hash % shares`) and only one share is
-    in memory at a time."""
+def _key_hash(key: list[str]) -> pl.Expr:
+    return (pl.struct(key) if len(key) > 1 else pl.col(key[0])).hash(KEY_HASH_SEED).alias("_h")
+
+
+def _scan_keys(lf: pl.LazyFrame, key: list[str], shares: int) -> tuple[dict[str, int], np.ndarray]:
+    """(null count per key column, the 64-bit key hashes seen twice) from one read of the key
+    columns, batch by batch. With one share the hashes are gathered in memory; with several,
+    each batch's hashes go to one spill file per share (`hash % shares`) and only one share is
+    in memory at a time. (With nulls the hashes mean nothing: the caller reports the nulls.)"""
+    nulls = dict.fromkeys(key, 0)
+    flags = [pl.col(k).is_null().alias(f"_null{i}") for i, k in enumerate(key)]
+    scan = lf.select(_key_hash(key), *flags)
+    if shares > 1:
+        scan = scan.with_columns(_share=pl.col("_h") % shares)
+
+    def count(batch: pl.DataFrame) -> None:
+        for i, k in enumerate(key):
+            nulls[k] += int(batch[f"_null{i}"].sum())
+
     if shares == 1:
-        hashes = lf.select(h).collect(engine="streaming")["_h"].to_numpy(writable=True)
-        return _repeated(hashes)
+        chunks = []
+        for batch in scan.collect_batches(maintain_order=False):
+            count(batch)
+            chunks.append(batch["_h"].to_numpy())
+        hashes = np.concatenate(chunks) if chunks else np.empty(0, np.uint64)
+        del chunks
+        return nulls, _repeated(hashes)
     with tempfile.TemporaryDirectory(prefix="propensity-keys-") as tmp:
         paths = [Path(tmp) / f"{i}.u64" for i in range(shares)]
         files = [path.open("wb") for path in paths]
         try:
-            scan = lf.select(h).with_columns(_share=pl.col("_h") % shares)
             for batch in scan.collect_batches(maintain_order=False):
+                count(batch)
                 for (share,), part in batch.partition_by("_share", as_dict=True).items():
                     files[int(share)].write(part["_h"].to_numpy().tobytes())  # type: ignore[arg-type]
         finally:
             for f in files:
                 f.close()
         found = [_repeated(np.fromfile(path, dtype=np.uint64)) for path in paths]
-    return np.concatenate(found)
+    return nulls, np.concatenate(found)
+
+
+def _duplicates_of(lf: pl.LazyFrame, key: list[str], repeated: np.ndarray) -> pl.DataFrame:
+    """The real keys behind the repeated hashes, held by more than one row, with `n`."""
+    candidates = pl.Series("_h", repeated, pl.UInt64)
+    if candidates.is_empty():
+        return pl.DataFrame(schema={**lf.select(key).collect_schema(), "n": pl.UInt32})
+    return (
+        lf.select(*key, _key_hash(key))
+        .filter(pl.col("_h").is_in(candidates.implode()))
+        .group_by(key)
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") > 1)
+        .collect(engine="streaming")
+    )
 
 
 def duplicate_keys(lf: pl.LazyFrame, key: list[str], passes: int) -> pl.DataFrame:
@@ -169,47 +204,35 @@ def duplicate_keys(lf: pl.LazyFrame, key: list[str], passes: int) -> pl.DataFram
     the hashes seen twice; only rows with such a hash are then grouped by their real key, so
     a hash collision is never reported as a duplicate.
     """
-    h = (pl.struct(key) if len(key) > 1 else pl.col(key[0])).hash(KEY_HASH_SEED).alias("_h")
-    candidates = pl.Series("_h", _repeated_hashes(lf, h, max(passes, 1)), pl.UInt64)
-    if candidates.is_empty():
-        return pl.DataFrame(schema={**lf.select(key).collect_schema(), "n": pl.UInt32})
-    return (
-        lf.select(*key, h)
-        .filter(pl.col("_h").is_in(candidates.implode()))
-        .group_by(key)
-        .agg(pl.len().alias("n"))
-        .filter(pl.col("n") > 1)
-        .collect(engine="streaming")
-    )
+    _, repeated = _scan_keys(lf, key, max(passes, 1))
+    return _duplicates_of(lf, key, repeated)
 
 
 def key_faults(lf: pl.LazyFrame, spec: TableSpec, passes: int | None = None) -> list[Fault]:
     """Null or duplicate keys: the table has no reliable identity, so this is table-level.
 
     The uniqueness check is exact but never holds every key (`duplicate_keys`); `passes`
-    (default derived from the rows and the memory available) splits it further.
+    (default derived from the rows and the memory available) splits it further. The null
+    counts come from the same read of the key columns as the hashes.
     """
     if not spec.key:
         return []
     key = list(spec.key)
-    stats = lf.select(
-        *(pl.col(k).null_count().alias(f"null_{k}") for k in key),
-        pl.len().alias("rows"),
-    ).collect(engine="streaming")
-    row = stats.row(0, named=True)
+    rows = lf.select(pl.len()).collect().item()  # Parquet: from the footers
+    nulls, repeated = _scan_keys(lf, key, max(passes or key_hash_passes(rows), 1))
     faults = [
         Fault(
             spec.name,
             k,
-            f"{row[f'null_{k}']} row(s) with a null key",
+            f"{nulls[k]} row(s) with a null key",
             example_row(lf, pl.col(k).is_null(), spec.key),
         )
         for k in key
-        if row[f"null_{k}"]
+        if nulls[k]
     ]
     if faults:
         return faults
-    dups = duplicate_keys(lf, key, passes or key_hash_passes(row["rows"]))
+    dups = _duplicates_of(lf, key, repeated)
     if dups.height:
         extra = int(dups["n"].sum()) - dups.height
         first = dups.sort(key).head(1).drop("n")

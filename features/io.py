@@ -220,12 +220,17 @@ def _quarantine(
     the same scan: the default run date needs it and would otherwise read the table again."""
     reason = rejection_reason(spec.name, ctx)
     bad_row = rejected(spec.name, ctx)
-    last = pl.col("booked_at").filter(~bad_row).max() if "booked_at" in spec.schema else None
-    stats = lf.select(
-        pl.len().alias("rows"),
-        bad_row.sum().alias("bad"),
-        (last if last is not None else pl.lit(None, pl.Datetime("us"))).alias("last"),
-    ).collect(engine="streaming")
+    bad = pl.col("_bad")
+    last = pl.col("booked_at").filter(~bad).max() if "booked_at" in spec.schema else None
+    stats = (
+        lf.with_columns(bad_row.alias("_bad"))  # the rules evaluated once per row
+        .select(
+            pl.len().alias("rows"),
+            bad.sum().alias("bad"),
+            (last if last is not None else pl.lit(None, pl.Datetime("us"))).alias("last"),
+        )
+        .collect(engine="streaming")
+    )
     rows, bad, last_booked = stats.row(0)
     ids = [c for c in (*spec.key, "customer_id") if c in spec.schema]
     minimal = (

@@ -1,10 +1,11 @@
 """The HTTP service of `propensity serve` (FastAPI on uvicorn): decisions on single events.
 
 Routes (OpenAPI at /docs and /openapi.json): `POST /v1/events` (role `events`),
-`GET /v1/customers/{customer_id}/decisions` (role `service_desk`), `GET /metrics` (any valid
-token), `GET /healthz` and `GET /readyz` (no token). Wrong or missing token: 401; wrong role:
-403; a body over the limit: 413; a malformed body: 422 naming the field (the value is never
-echoed). Logs carry the route template, status and time, never a customer id or amount.
+`GET /v1/customers/{customer_id}/decisions` and `POST /v1/customers/{customer_id}/objection`
+(role `service_desk`), `GET /metrics` (any valid token), `GET /healthz` and `GET /readyz` (no
+token). Wrong or missing token: 401; wrong role: 403; a body over the limit: 413; a malformed
+body: 422 naming the field (the value is never echoed). Logs carry the route template,
+status and time, never a customer id or amount.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from prometheus_client import (
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from features.errors import PropensityError
+from features.casting import LOCAL_TIMEZONE
+from features.errors import EnvironmentFailure, PropensityError
 from propensity.tokens import TokenVerifier
 from serving.online import Event, OnlineEngine
 from serving.online_config import ApiToken
@@ -73,6 +75,15 @@ class StoredDecision(BaseModel):
 class CustomerDecisions(BaseModel):
     customer_id: str
     decisions: list[StoredDecision]
+
+
+class ObjectionRecorded(BaseModel):
+    """An objection to payment-data marketing, recorded now (bank local time)."""
+
+    customer_id: str
+    recorded_at: str
+    source: Literal["http"]
+    online_profile_deleted: bool
 
 
 class ApiError(Exception):
@@ -187,8 +198,14 @@ def _poller(engine: OnlineEngine, every: float, stop: threading.Event) -> None:
             log.exception("model reload failed; still serving the loaded models")
 
 
-def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: str) -> FastAPI:
-    """The FastAPI app around one `OnlineEngine`."""
+def create_app(
+    engine: OnlineEngine,
+    tokens: tuple[ApiToken, ...],
+    ledger_url: str,
+    timezone: str = LOCAL_TIMEZONE,
+) -> FastAPI:
+    """The FastAPI app around one `OnlineEngine`; `timezone`: the bank's local time
+    (`[data] timezone`), in which an objection's `recorded_at` is kept."""
     verifier = TokenVerifier(tokens)
     metrics = Metrics()
     bearer = HTTPBearer(auto_error=False)
@@ -323,6 +340,38 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
             for r in rows.iter_rows(named=True)
         ]
         return {"customer_id": customer_id, "decisions": decisions}
+
+    @app.post(
+        "/v1/customers/{customer_id}/objection",
+        response_model=ObjectionRecorded,
+        tags=["service desk"],
+    )
+    def record_objection(
+        customer_id: str, _token: ApiToken = Depends(role("service_desk"))
+    ) -> dict[str, Any]:
+        """Record the customer's objection to payment-data marketing now (GDPR art. 21).
+
+        From this moment their events are refused unseen (reason `objected`), their online
+        profile is gone and every batch path leaves them out; a consents row the bank
+        updates later than this lifts it. Recording again moves the time forward.
+        """
+        from features.ids import customer_id_problem
+        from serving.online_store import record_objection as record
+
+        problem = customer_id_problem(customer_id)
+        if problem is not None:  # the value is never echoed
+            raise ApiError(422, f"path parameter customer_id: a customer id {problem}")
+        try:
+            return record(
+                ledger_url,
+                customer_id,
+                "http",
+                timezone=timezone,
+                lock_timeout=engine.serving.lock_timeout_seconds,
+            )
+        except EnvironmentFailure as exc:  # e.g. the ledger lock held by a long batch run
+            log.error("objection not recorded: %s", type(exc).__name__)
+            raise ApiError(503, "objection not recorded (ledger busy); retry") from None
 
     app.add_middleware(Observe, metrics=metrics)
     app.add_middleware(BodyLimit, limit=engine.online.max_body_bytes)

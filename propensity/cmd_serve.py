@@ -38,7 +38,7 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
         config.online,
         models,
     )
-    return create_app(engine, config.online.tokens, ledger_url)
+    return create_app(engine, config.online.tokens, ledger_url, timezone=config.data.timezone)
 
 
 _CONFIG_ENV = "PROPENSITY_SERVE_CONFIG"

@@ -59,16 +59,23 @@ def register_frame(ledger_url: str) -> pl.DataFrame:
     """
     engine = lg.make_engine(ledger_url)
     try:
+        if _no_file(engine):  # e.g. `propensity features` before any run: nothing recorded
+            return pl.DataFrame(schema=REGISTER_SCHEMA)
         check_reachable(engine)
         return register_of(engine)
     finally:
         engine.dispose()
 
 
+def _no_file(engine: Engine) -> bool:
+    """An SQLite ledger whose file does not exist (reading must not create it)."""
+    db = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(db) and not Path(str(db)).exists()
+
+
 def register_of(engine: Engine) -> pl.DataFrame:
     """The whole register of an open ledger, read only (empty when there is none yet)."""
-    db = engine.url.database
-    if engine.dialect.name == "sqlite" and db and not Path(db).exists():
+    if _no_file(engine):
         return pl.DataFrame(schema=REGISTER_SCHEMA)
     with lg.ledger_errors(engine), lg.reading(engine) as conn:
         if not sa.inspect(conn).has_table(objections.name):

@@ -125,6 +125,15 @@ def test_the_gate_counts_a_register_objector_without_a_consent_row_as_objected()
     assert (after.objected, after.no_consent_row) == (1, 0)
 
 
+def test_objection_record_refuses_bad_input_with_exit_2_naming_it(tmp_path: Path) -> None:
+    bad_id = _cli(tmp_path, "objection", "record", "C1\tC2", "--work-dir", str(tmp_path))
+    assert bad_id.returncode == 2 and "CUSTOMER_ID" in bad_id.stderr, bad_id.stderr
+    assert "Traceback" not in bad_id.stderr
+    bad_url = _cli(tmp_path, "objection", "record", "C1", "--ledger-url", "postgres://x/y")
+    assert bad_url.returncode == 2 and "--ledger-url" in bad_url.stderr, bad_url.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 # ---- the paths: CLI, service, batch, on SQLite and PostgreSQL ------------------------------
 
 

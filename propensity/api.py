@@ -11,6 +11,7 @@ status and time, never a customer id or amount.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -160,6 +161,9 @@ def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"detail": f"request body over {limit} bytes"}, status_code=413)
 
 
+_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
 class Metrics:
     """Prometheus metrics of one app (own registry, so tests can run several apps)."""
 
@@ -175,7 +179,7 @@ class Metrics:
             "propensity_http_request_seconds",
             "request latency by route template",
             ["route"],
-            buckets=(0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+            buckets=_SECONDS,
             registry=self.registry,
         )
         self.decisions = Counter(
@@ -187,13 +191,47 @@ class Metrics:
         self.replays = Counter(
             "propensity_event_replays", "events answered from the store", registry=self.registry
         )
+        self.batch_events = Histogram(
+            "propensity_decision_batch_events",
+            "events per micro-batch of the decision worker",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.batch_wait = Histogram(
+            "propensity_decision_queue_seconds",
+            "how long a micro-batch's oldest event waited for the worker",
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
+        self.batch_work = Histogram(
+            "propensity_decision_batch_seconds",
+            "how long the worker took for a micro-batch (decision and ledger transaction)",
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
+
+    def observe_batch(self, events: int, waited: float, took: float) -> None:
+        """The decision worker's report on one micro-batch (called in its thread)."""
+        self.batch_events.observe(events)
+        self.batch_wait.observe(waited)
+        self.batch_work.observe(took)
+
+
+def freeze_heap() -> None:
+    """Keep the loaded libraries and models out of Python's garbage collector. A full
+    collection of the served process's heap (about 390k objects: MLflow, scikit-learn,
+    LightGBM, polars) held the GIL for 0.4-1.1 s while every event waited; frozen, it takes
+    under 1 ms. Objects dropped later are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
 
 
 def _poller(engine: OnlineEngine, every: float, stop: threading.Event) -> None:
     """Checks the registry alias every `every` seconds; a failed check keeps the old models."""
     while not stop.wait(every):
         try:
-            engine.models.reload()
+            if engine.models.reload():
+                freeze_heap()  # the new models too
         except Exception:  # keep serving the loaded models; the next poll tries again
             log.exception("model reload failed; still serving the loaded models")
 
@@ -220,7 +258,8 @@ def create_app(
             daemon=True,
         )
         thread.start()
-        engine.start()
+        freeze_heap()  # everything loaded so far stays for the life of the process
+        engine.start(metrics.observe_batch)
         try:
             yield
         finally:

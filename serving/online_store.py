@@ -321,8 +321,10 @@ def write_online_snapshot(
             # objections recorded while this run computed (the tables were loaded before)
             consent_rows = with_register(consent_rows, register.read_register(conn))
             allowed = consent_rows.filter("may_profile").select("customer_id")
-            rows = rows.join(allowed, "customer_id", "semi")
-            snap = snap.with_columns(customers=pl.lit(rows.height))
+            mine = pl.col("customer_id").is_in(allowed["customer_id"].implode())
+            meta = meta.with_columns(_keep=pl.col("_keep") & mine)
+            n_profiles = meta.select(keep_row.sum()).item()
+            snap = snap.with_columns(customers=pl.lit(n_profiles))
             for table in (profiles, consents, snapshots):
                 conn.execute(sa.delete(table))
             insert_frame(conn, snapshots, snap)

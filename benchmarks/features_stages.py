@@ -68,7 +68,7 @@ def stage_times(tables: Tables, as_of: date, config: FeatureConfig) -> list[dict
     start = as_of - timedelta(days=config.max_window)
     grid = timed("balance grid (numpy)", lambda: flow_grid(rows, index.height, start, as_of))
     opening = timed(
-        "opening balances of tied first instants (second scan)",
+        "opening balances, tied first instants (2nd scan)",
         lambda: openings(tables, as_of, customer, firsts),
     )
     grid = add_opening(grid, opening)

@@ -267,6 +267,36 @@ async def fire(url: str, events: list[dict], rate: float) -> list[tuple[float, i
     return results
 
 
+def worker_metrics(url: str) -> dict[str, float]:
+    """The decision worker's counters from the service's /metrics (one process's)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        if family.name.startswith("propensity_decision_"):
+            for s in family.samples:
+                le = s.labels.get("le")
+                out[s.name + (f"@{le}" if le else "")] = s.value
+    return out
+
+
+def worker_line(m: dict[str, float], processes: int) -> str:
+    """Batches, events per batch, and the mean queue wait and work per batch."""
+    n = m.get("propensity_decision_batch_seconds_count", 0.0)
+    if not n:
+        return "decision worker: no batches reported"
+    events = m["propensity_decision_batch_events_sum"] / n
+    wait = m["propensity_decision_queue_seconds_sum"] / n * 1000
+    work = m["propensity_decision_batch_seconds_sum"] / n * 1000
+    slow = n - m.get("propensity_decision_batch_seconds_bucket@0.05", n)
+    where = "" if processes == 1 else f" (one of {processes} processes)"
+    return (
+        f"decision worker{where}: {n:,.0f} batches, {events:.1f} events each, oldest event "
+        f"waited {wait:.1f} ms, batch took {work:.1f} ms on average; {slow:,.0f} batches > 50 ms"
+    )
+
+
 def cap_violations(url: str, as_of: date, policy: ContactPolicy) -> dict[str, int]:
     """Customers (or customer-product pairs) over a cap around `as_of`, by SQL."""
     mid = datetime.combine(as_of, datetime.min.time())
@@ -398,9 +428,11 @@ def main() -> None:
         events = make_events(tables, as_of, n, args.seed)
         warm = make_events(tables, as_of, 50, args.seed + 1000)
         asyncio.run(fire(url, warm, 20))
+        before = worker_metrics(url)
         t0 = time.perf_counter()
         results = asyncio.run(fire(url, events, args.rate))
         elapsed = time.perf_counter() - t0 - 0.5
+        worker = {k: v - before.get(k, 0.0) for k, v in worker_metrics(url).items()}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -425,6 +457,7 @@ def main() -> None:
     )
     print("\nanswers by reason:", json.dumps(dict(sorted(reasons.items()))))
     print("cap violations by rule:", json.dumps(violations))
+    print(worker_line(worker, args.workers))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ cast failure, which the validator reports with an example row. Nothing is rounde
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import polars as pl
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -27,6 +30,12 @@ LOCAL_TIMEZONE = "Europe/Amsterdam"
 def localize(col: pl.Expr, timezone: str = LOCAL_TIMEZONE) -> pl.Expr:
     """A zoned datetime as naive local time in `timezone` (the contract's representation)."""
     return col.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+
+
+def local_now(timezone: str = LOCAL_TIMEZONE) -> datetime:
+    """Now as naive local time in `timezone`: how the contract's timestamps are held (an
+    objection recorded now compares with the consents table's `updated_at`)."""
+    return datetime.now(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def describe_dtype(dtype: pl.DataType) -> str:

@@ -7,6 +7,13 @@ or a model for marketing. `profilable` is the gate every entry point goes throug
 scoring, `propensity features`, notebooks); `build_features` applies the same rule
 (`profilable_ids`) to its customer index, so a caller that forgets the gate still gets no
 objector's row.
+
+An objection the customer makes between two deliveries of the bank's data is recorded at once
+in the objection register (`serving.objections`, in the ledger database).
+`with_objections` is the one rule that lays the register over the bank's consents table: a
+register objection wins unless the bank's consent row is newer. Every path applies it: the
+loader (`features.io.load_tables`) for every batch path, the online snapshot and the
+real-time service per micro-batch.
 """
 
 from __future__ import annotations
@@ -16,9 +23,43 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from features.schemas import SPECS, Tables
+from features.schemas import CHANNELS, DATETIME, SPECS, Tables
 
 log = logging.getLogger(__name__)
+
+REGISTER_SCHEMA: dict[str, pl.DataType] = {"customer_id": pl.String(), "recorded_at": DATETIME}
+"""The objection register as the rule reads it: who objected, and when (bank local time)."""
+
+
+def with_objections(consents: pl.LazyFrame, register: pl.DataFrame | None) -> pl.LazyFrame:
+    """The consents table with the objection register laid over it: the rule, in one place.
+
+    A register objection (recorded at `recorded_at`) stands unless the bank's consent row was
+    updated later (`updated_at` after `recorded_at`; an undated row is never later). Where it
+    stands the row says: objected, no channel, `updated_at` = `recorded_at`; a customer in the
+    register without a consent row gets that row (counted as objected, not as "no row").
+    The bank's newer row lifts the objection: the customer consented again after objecting.
+    """
+    if register is None or register.is_empty():
+        return consents  # unchanged, row order included
+    reg = (
+        register.lazy()
+        .select(pl.col(n).cast(t) for n, t in REGISTER_SCHEMA.items())
+        .group_by("customer_id")
+        .agg(pl.col("recorded_at").max())
+    )
+    names = consents.collect_schema().names()
+    at = pl.col("recorded_at")
+    stands = at.is_not_null() & (pl.col("updated_at").is_null() | (pl.col("updated_at") <= at))
+    said = ("payment_data_marketing", *CHANNELS)
+    return (
+        consents.join(reg, "customer_id", "full", coalesce=True)
+        .with_columns(
+            *(pl.when(stands).then(pl.lit(False)).otherwise(pl.col(c)).alias(c) for c in said),
+            updated_at=pl.when(stands).then(at).otherwise(pl.col("updated_at")),
+        )
+        .select(names)
+    )
 
 
 def profilable_ids(tables: Tables) -> pl.LazyFrame:

@@ -16,6 +16,7 @@ import polars as pl
 
 from features.casting import localize
 from features.config import CsvOptions, InputOptions
+from features.consent import with_objections
 from features.errors import ContractError, Fault, RejectedRowsError
 from features.paths import atomic_file
 from features.schemas import SPECS, Tables, TableSpec, empty_frame
@@ -235,10 +236,8 @@ def _quarantine(
     return lf.filter(~bad_row), rejected_rows, rows
 
 
-def _consenting(consents: pl.LazyFrame | None) -> pl.Series:
+def _consenting(consents: pl.LazyFrame) -> pl.Series:
     """Ids with a consent row allowing payment-data marketing, before any row is rejected."""
-    if consents is None:
-        return pl.Series("customer_id", [], pl.String)
     allowed = consents.filter(pl.col("payment_data_marketing").fill_null(False))
     return allowed.select("customer_id").unique().collect()["customer_id"]
 
@@ -250,6 +249,7 @@ def load_tables(
     strict: bool = False,
     today: date | None = None,
     options: InputOptions | None = None,
+    objections: pl.DataFrame | None = None,
 ) -> LoadResult:
     """Load, cast and validate the contract tables of `data_dir`.
 
@@ -257,7 +257,10 @@ def load_tables(
     quarantined: counted, logged, kept in `LoadResult.rejected` and written to `rejected_out`.
     With `strict`, any rejected row raises `RejectedRowsError` (after writing them aside).
     `options` give the CSV dialect and the local time zone (default: comma, decimal point,
-    UTF-8, Europe/Amsterdam).
+    UTF-8, Europe/Amsterdam). `objections` is the objection register (customer_id,
+    recorded_at; `serving.objections.register_frame` reads it from the ledger database): it is
+    laid over the consents table here (`features.consent.with_objections`), so that every
+    path loading the data sees an objection recorded since the bank's last delivery.
     """
     options = options or InputOptions()
     data_dir = Path(data_dir)
@@ -268,12 +271,15 @@ def load_tables(
     if faults:
         raise ContractError(faults)
     result = LoadResult(tables=Tables(**{n: empty_frame(SPECS[n]) for n in LOAD_ORDER}))
-    result.consenting = _consenting(cast["consents"])
+    assert cast["consents"] is not None  # a required table: a fault above otherwise
+    result.consenting = _consenting(with_objections(cast["consents"], objections))
     frames: dict[str, pl.LazyFrame] = {}
     ctx = RowContext(today or date.today(), pl.Series("customer_id", [], pl.String))
     for name in LOAD_ORDER:
         lf = cast[name] if cast[name] is not None else empty_frame(SPECS[name])
         good, rejected, rows = _quarantine(lf, SPECS[name], ctx)
+        if name == "consents":  # after the row checks: the register is not the bank's feed
+            good = with_objections(good, objections)
         if name == "customers":
             ids = good.select("customer_id").collect()["customer_id"]
             ctx = RowContext(ctx.today, ids)

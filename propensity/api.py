@@ -1,15 +1,17 @@
 """The HTTP service of `propensity serve` (FastAPI on uvicorn): decisions on single events.
 
 Routes (OpenAPI at /docs and /openapi.json): `POST /v1/events` (role `events`),
-`GET /v1/customers/{customer_id}/decisions` (role `service_desk`), `GET /metrics` (any valid
-token), `GET /healthz` and `GET /readyz` (no token). Wrong or missing token: 401; wrong role:
-403; a body over the limit: 413; a malformed body: 422 naming the field (the value is never
-echoed). Logs carry the route template, status and time, never a customer id or amount.
+`GET /v1/customers/{customer_id}/decisions` and `POST /v1/customers/{customer_id}/objection`
+(role `service_desk`), `GET /metrics` (any valid token), `GET /healthz` and `GET /readyz` (no
+token). Wrong or missing token: 401; wrong role: 403; a body over the limit: 413; a malformed
+body: 422 naming the field (the value is never echoed). Logs carry the route template,
+status and time, never a customer id or amount.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -32,7 +34,8 @@ from prometheus_client import (
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from features.errors import PropensityError
+from features.casting import LOCAL_TIMEZONE
+from features.errors import EnvironmentFailure, PropensityError
 from propensity.tokens import TokenVerifier
 from serving.online import Event, OnlineEngine
 from serving.online_config import ApiToken
@@ -73,6 +76,15 @@ class StoredDecision(BaseModel):
 class CustomerDecisions(BaseModel):
     customer_id: str
     decisions: list[StoredDecision]
+
+
+class ObjectionRecorded(BaseModel):
+    """An objection to payment-data marketing, recorded now (bank local time)."""
+
+    customer_id: str
+    recorded_at: str
+    source: Literal["http"]
+    online_profile_deleted: bool
 
 
 class ApiError(Exception):
@@ -149,6 +161,9 @@ def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"detail": f"request body over {limit} bytes"}, status_code=413)
 
 
+_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
 class Metrics:
     """Prometheus metrics of one app (own registry, so tests can run several apps)."""
 
@@ -164,7 +179,7 @@ class Metrics:
             "propensity_http_request_seconds",
             "request latency by route template",
             ["route"],
-            buckets=(0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+            buckets=_SECONDS,
             registry=self.registry,
         )
         self.decisions = Counter(
@@ -176,19 +191,59 @@ class Metrics:
         self.replays = Counter(
             "propensity_event_replays", "events answered from the store", registry=self.registry
         )
+        self.batch_events = Histogram(
+            "propensity_decision_batch_events",
+            "events per micro-batch of the decision worker",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.batch_wait = Histogram(
+            "propensity_decision_queue_seconds",
+            "how long a micro-batch's oldest event waited for the worker",
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
+        self.batch_work = Histogram(
+            "propensity_decision_batch_seconds",
+            "how long the worker took for a micro-batch (decision and ledger transaction)",
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
+
+    def observe_batch(self, events: int, waited: float, took: float) -> None:
+        """The decision worker's report on one micro-batch (called in its thread)."""
+        self.batch_events.observe(events)
+        self.batch_wait.observe(waited)
+        self.batch_work.observe(took)
+
+
+def freeze_heap() -> None:
+    """Keep the loaded libraries and models out of Python's garbage collector. A full
+    collection of the served process's heap (about 390k objects: MLflow, scikit-learn,
+    LightGBM, polars) held the GIL for 0.4-1.1 s while every event waited; frozen, it takes
+    under 1 ms. Objects dropped later are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
 
 
 def _poller(engine: OnlineEngine, every: float, stop: threading.Event) -> None:
     """Checks the registry alias every `every` seconds; a failed check keeps the old models."""
     while not stop.wait(every):
         try:
-            engine.models.reload()
+            if engine.models.reload():
+                freeze_heap()  # the new models too
         except Exception:  # keep serving the loaded models; the next poll tries again
             log.exception("model reload failed; still serving the loaded models")
 
 
-def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: str) -> FastAPI:
-    """The FastAPI app around one `OnlineEngine`."""
+def create_app(
+    engine: OnlineEngine,
+    tokens: tuple[ApiToken, ...],
+    ledger_url: str,
+    timezone: str = LOCAL_TIMEZONE,
+) -> FastAPI:
+    """The FastAPI app around one `OnlineEngine`; `timezone`: the bank's local time
+    (`[data] timezone`), in which an objection's `recorded_at` is kept."""
     verifier = TokenVerifier(tokens)
     metrics = Metrics()
     bearer = HTTPBearer(auto_error=False)
@@ -203,7 +258,8 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
             daemon=True,
         )
         thread.start()
-        engine.start()
+        freeze_heap()  # everything loaded so far stays for the life of the process
+        engine.start(metrics.observe_batch)
         try:
             yield
         finally:
@@ -323,6 +379,38 @@ def create_app(engine: OnlineEngine, tokens: tuple[ApiToken, ...], ledger_url: s
             for r in rows.iter_rows(named=True)
         ]
         return {"customer_id": customer_id, "decisions": decisions}
+
+    @app.post(
+        "/v1/customers/{customer_id}/objection",
+        response_model=ObjectionRecorded,
+        tags=["service desk"],
+    )
+    def record_objection(
+        customer_id: str, _token: ApiToken = Depends(role("service_desk"))
+    ) -> dict[str, Any]:
+        """Record the customer's objection to payment-data marketing now (GDPR art. 21).
+
+        From this moment their events are refused unseen (reason `objected`), their online
+        profile is gone and every batch path leaves them out; a consents row the bank
+        updates later than this lifts it. Recording again moves the time forward.
+        """
+        from features.ids import customer_id_problem
+        from serving.online_store import record_objection as record
+
+        problem = customer_id_problem(customer_id)
+        if problem is not None:  # the value is never echoed
+            raise ApiError(422, f"path parameter customer_id: a customer id {problem}")
+        try:
+            return record(
+                ledger_url,
+                customer_id,
+                "http",
+                timezone=timezone,
+                lock_timeout=engine.serving.lock_timeout_seconds,
+            )
+        except EnvironmentFailure as exc:  # e.g. the ledger lock held by a long batch run
+            log.error("objection not recorded: %s", type(exc).__name__)
+            raise ApiError(503, "objection not recorded (ledger busy); retry") from None
 
     app.add_middleware(Observe, metrics=metrics)
     app.add_middleware(BodyLimit, limit=engine.online.max_body_bytes)

@@ -28,6 +28,7 @@ from propensity import (
     cmd_features,
     cmd_generate,
     cmd_monitoring,
+    cmd_objection,
     cmd_publish,
     cmd_run,
     cmd_serve,
@@ -52,6 +53,7 @@ for module in (
     cmd_run,
     cmd_monitoring,
     cmd_serve,
+    cmd_objection,
 ):
     module.register(app)
 

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from features.io import LoadResult, load_tables
+from features.io import LoadResult
 from propensity.progress import make_console
 
 console = make_console()
@@ -44,11 +44,10 @@ def register(app: typer.Typer) -> None:
         """Check a data directory against the data contract; quarantine bad rows."""
         from features.validate import coverage_warnings
         from propensity.config import load_config
+        from propensity.data import load_data
 
         app_config = load_config(config)
-        result = load_tables(
-            data_dir, rejected_out=rejected_out, strict=strict, options=app_config.data
-        )
+        result = load_data(data_dir, app_config, rejected_out=rejected_out, strict=strict)
         print_load_report(result)
         names = [p.name for p in app_config.products]
         for warning in coverage_warnings(result.tables, app_config.features, names):

@@ -34,13 +34,13 @@ def write_features(data_dir: Path, as_of: date, out: Path, config_path: Path | N
     """Load the data directory, drop the customers who may not be profiled (objected or no
     consent row), build the features as of `as_of` and write them to Parquet."""
     from features.consent import profilable
-    from features.io import load_tables
     from features.pipeline import build_features, excluded_counts
     from propensity.config import load_config
+    from propensity.data import load_data
 
     app = load_config(config_path)
     config = app.features
-    gate = profilable(load_tables(Path(data_dir), options=app.data).tables)
+    gate = profilable(load_data(Path(data_dir), app).tables)
     dropped = excluded_counts(gate.tables, as_of, config)
     frame = build_features(gate.tables, as_of, config).collect(engine="streaming")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,10 +38,11 @@ def build_service(config: AppConfig):  # type: ignore[no-untyped-def]  # -> Fast
         config.online,
         models,
     )
-    return create_app(engine, config.online.tokens, ledger_url)
+    return create_app(engine, config.online.tokens, ledger_url, timezone=config.data.timezone)
 
 
 _CONFIG_ENV = "PROPENSITY_SERVE_CONFIG"
+WORKER_STARTUP_SECONDS = 120
 
 
 def _latency_settings() -> None:
@@ -145,6 +146,10 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             access_log=False,
             log_config=None,
+            # a worker first imports this CLI and loads the models before it can answer
+            # uvicorn's health ping; at the default 5 s a busy machine's workers were killed
+            # as hung, over and over, and nothing was served
+            timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
         )
 
     tokens = typer.Typer(help="API tokens for `propensity serve`.", no_args_is_help=True)

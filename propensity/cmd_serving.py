@@ -56,8 +56,8 @@ def register(app: typer.Typer) -> None:
         tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store"),
     ) -> None:
         """Score every consenting customer for each product (objectors are never profiled)."""
-        from features.io import load_tables
         from models.registry import resolve_tracking_uri
+        from propensity.data import load_data
         from serving.pipeline import load_models, score_customers
 
         day = parse_date(as_of, "--as-of")
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         names = split_names(products) if products else [p.name for p in config.products]
         uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
         models = load_models(names, alias, uri)
-        tables = load_tables(data_dir, options=config.data).tables
+        tables = load_data(data_dir, config).tables
         scored = score_customers(tables, day, config.features, models.bundles)
         out.parent.mkdir(parents=True, exist_ok=True)
         scored.scores.write_parquet(out)
@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Select whom to contact through which channel, record it in the ledger, report it."""
         from features.ids import validate_run_id
-        from features.io import load_tables
         from models.registry import resolve_tracking_uri
+        from propensity.data import load_data
         from propensity.job import write_run_report
         from serving.pipeline import decide_run, default_run_id, read_scores
 
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         day = parse_date(as_of, "--as-of")
         config = app_config(config_path, work_dir, ledger_url, tracking_uri, campaigns)
         score_frame = read_scores(scores)  # the inputs are checked before any store is opened
-        table_data = load_tables(data_dir, options=config.data).tables
+        table_data = load_data(data_dir, config).tables
         uri = resolve_tracking_uri(config.mlflow.tracking_uri, config.work_dir)
         result = decide_run(
             table_data,

@@ -79,6 +79,7 @@ def run_train(
 ) -> dict[str, ProductResult]:
     """Load the config, apply the flags, train with a progress bar, print and write metrics."""
     from propensity.config import load_config
+    from propensity.data import objection_register
     from training.run import train_from_dir, write_metrics
 
     app = load_config(config_path).override(
@@ -104,6 +105,7 @@ def run_train(
             progress=step,
             as_of=as_of_date,
             input_options=app.data,
+            objections=objection_register(app),
         )
     plan = plan_table(results)
     if plan is not None:

@@ -17,12 +17,13 @@ import polars as pl
 
 from features.errors import ModelNotFoundError
 from features.ids import validate_date, validate_run_id
-from features.io import LoadResult, load_tables, write_rejected
+from features.io import LoadResult, write_rejected
 from features.paths import safe_path
 from features.schemas import Tables
 from models.registry import resolve_tracking_uri
 from propensity.compute import open_compute
 from propensity.config import AppConfig
+from propensity.data import load_data
 from propensity.loop import run_checks_for
 from propensity.report import write_report
 from propensity.reporting import build_report_data
@@ -115,7 +116,7 @@ def run_job(config: AppConfig, step: Step) -> JobResult:
     work.mkdir(parents=True, exist_ok=True)
     data_dir = config.data.path or synthetic_data_dir(config, step)
     step("validating the input tables", 0.1)
-    load = load_tables(data_dir, options=config.data)
+    load = load_data(data_dir, config)  # with the objection register of the ledger
     write_rejected(load, work / "rejected", data_dir)
     tables = load.tables
     step("opening the MLflow tracking store", 0.12)  # created on first use: seconds

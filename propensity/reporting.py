@@ -174,21 +174,27 @@ def _views(
 
 
 def _previous(engine: Engine, summary: RunSummary) -> tuple[str | None, dict[str, int] | None]:
-    """The latest earlier run and its contacted customers per campaign."""
+    """The latest earlier batch run and its contacted customers per campaign (the runs of
+    real-time events, `serving.online_ledger`, hold one event each and counts by reason)."""
     from monitoring.ledger import read_runs
 
     runs = read_runs(engine).filter(
         (pl.col("run_id") != summary.run_id) & (pl.col("as_of") <= summary.as_of)
     )
-    if runs.is_empty():
+    batch = [
+        (r["run_id"], said)
+        for r in runs.iter_rows(named=True)
+        if (said := json.loads(r["summary"])).get("source") != "events"
+    ]
+    if not batch:
         return None, None
-    last = runs.row(-1, named=True)
-    counts = json.loads(last["summary"]).get("counts", [])
+    run_id, said = batch[-1]
+    counts = said.get("counts", [])
     selected: dict[str, int] = {}
     for row in counts:
         if row.get("reason") == Reason.SELECTED:
             selected[row["campaign_id"]] = selected.get(row["campaign_id"], 0) + int(row["n"])
-    return last["run_id"], selected
+    return run_id, selected
 
 
 def _checks(

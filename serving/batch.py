@@ -16,11 +16,13 @@ import polars as pl
 import sqlalchemy as sa
 
 from features.config import FeatureConfig
+from features.consent import with_objections
 from features.ids import validate_date, validate_run_id
 from features.paths import remove_staging_dir
 from features.schemas import Tables
 from models.products import resolve_products
 from serving import ledger as lg
+from serving import objections as register
 from serving.config import Campaign, ServingConfig, config_hash
 from serving.consent import consent_gate
 from serving.contact_policy import HISTORY_SCHEMA
@@ -187,6 +189,27 @@ class _Run:
     digest: str
     explain: Explainer | None
 
+    def with_register(self, objections: pl.DataFrame) -> _Run:
+        """The run with the objection register as read under the ledger lock: a customer
+        who objected while the run computed (after its tables were loaded) is not decided on
+        and is counted as objected."""
+        if objections.is_empty():
+            return self
+        consents = with_objections(self.inputs.consents, objections).collect()
+        stopped = consents.filter(~pl.col("payment_data_marketing").fill_null(False))
+        scored = self.inputs.scores.collect()
+        late = scored.join(stopped, "customer_id", "semi")["customer_id"].n_unique()
+        if not late:
+            return self
+        log.warning("%d customer(s) objected while the run computed: not decided on", late)
+        inputs = dataclasses.replace(
+            self.inputs,
+            scores=scored.join(stopped, "customer_id", "anti").lazy(),
+            consents=consents.lazy(),
+        )
+        gates = {**self.gates, "objected": self.gates.get("objected", 0) + late}
+        return dataclasses.replace(self, inputs=inputs, gates=gates)
+
     def decide(self, history: pl.DataFrame, dry_run: bool) -> tuple[RunSummary, pl.DataFrame]:
         t0 = time.perf_counter()
         decision = decide(
@@ -282,6 +305,7 @@ def _select(
         inputs, gates, scores, active, config, as_of, run_id, config_hash(config, active), explain
     )
     if dry_run:
+        run = run.with_register(register.register_of(engine))
         return run.decide(_dry_history(engine, imported, as_of, _lookback(config)), True)[0]
     publish_pending(engine, final.parent, run_id, timeout, skip=run_id if replace else None)
     staging: Path | None = None
@@ -294,6 +318,7 @@ def _select(
                     lg.mark_published(conn, run_id)  # its files went out before a kill
                 lg.prepare_replace(conn, run_id)
             merge_imported(conn, imported)
+            run = run.with_register(register.read_register(conn))
             summary, decisions = run.decide(read_history(conn, as_of, *_lookback(config)), False)
             selected = decisions.filter(pl.col("outcome") == Reason.SELECTED.value)
             staging = write_staged(channel_frames(selected), summary, final.parent)

@@ -89,6 +89,14 @@ imports = sa.Table(
     sa.Column("imported_at", sa.DateTime, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
 )
+# the objection register (`serving.objections`): who objected since the bank's last delivery
+objections = sa.Table(
+    "objections",
+    metadata,
+    sa.Column("customer_id", sa.String(CUSTOMER_ID_MAX), primary_key=True),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),  # bank local time
+    sa.Column("source", sa.String(10), nullable=False),  # cli | http
+)
 
 
 class RunExistsError(PropensityError):

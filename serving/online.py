@@ -39,7 +39,13 @@ from serving.online_models import ServedModels
 from serving.online_response import response
 from serving.online_steps import gates, refresh_profiles
 from serving.online_triggers import check_triggers, fired, is_abroad, started_campaigns
-from serving.online_worker import LINGER_SECONDS, MAX_BATCH, DecisionWorker, Pending
+from serving.online_worker import (
+    LINGER_SECONDS,
+    MAX_BATCH,
+    BatchObserver,
+    DecisionWorker,
+    Pending,
+)
 from serving.reasons import Reason
 
 _Pending = Pending  # the name before the split
@@ -157,8 +163,9 @@ class OnlineEngine:
         self._worker.submit(pending)
         return pending
 
-    def start(self) -> None:
-        """Start the decision worker (idempotent)."""
+    def start(self, observe: BatchObserver | None = None) -> None:
+        """Start the decision worker (idempotent); `observe` hears of every micro-batch."""
+        self._worker.observe = observe
         self._worker.start()
 
     def stop(self) -> None:

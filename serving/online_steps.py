@@ -1,8 +1,9 @@
 """The steps before a decision: the gates an event passes and its customer's fresh features.
 
 The rules are not here: consent is the snapshot's `may_profile` (each batch run writes it by
-`features.consent`), categories come from `features.categories`, features from
-`serving.online_features`.
+`features.consent`) with the objection register laid over it per micro-batch
+(`serving.online_store.read_consents`, `features.consent.with_objections`), categories come
+from `features.categories`, features from `serving.online_features`.
 """
 
 from __future__ import annotations

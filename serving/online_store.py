@@ -4,7 +4,8 @@ Three tables in the ledger database (their own SQLAlchemy MetaData, created on f
 
 - `online_consents`: the consent row of every customer who has one, with the objection gate's
   answer `may_profile` (objectors included, so an event of an objector is refused with the
-  right code; nothing else is kept about them).
+  right code; nothing else is kept about them) and the row's `updated_at`, which the
+  objection register is compared with.
 - `online_profiles`: one row per consenting customer: the features as of the batch run (a JSON
   array in the order of `online_snapshots.feature_names`), the facts the gates need (birth
   date, current customer, child benefit, distress, products held) and the date the features
@@ -14,6 +15,13 @@ Three tables in the ledger database (their own SQLAlchemy MetaData, created on f
 
 The batch engine replaces the snapshot in one transaction under the ledger lock, so an event
 sees either the old or the new snapshot, never a mix.
+
+The objection register (`serving.objections`) is laid over the consent rows by the one rule
+(`features.consent.with_objections`) twice: when a snapshot is written (inside its lock, so
+an objection recorded while the run computed is kept) and when an event's consent row is
+read (`read_consents`, per micro-batch), so an objection recorded since the last run stops
+the customer's next event. `record_objection` records one and deletes the customer's
+profile at once.
 """
 
 from __future__ import annotations
@@ -26,16 +34,20 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from features.casting import LOCAL_TIMEZONE, local_now
 from features.config import FeatureConfig
-from features.schemas import CHANNELS, Tables
+from features.consent import with_objections
+from features.schemas import CHANNELS, DATETIME, Tables
 from models.bundle import ID_COLUMNS
 from serving import ledger as lg
+from serving import objections as register
 from serving.config import ServingConfig
 from serving.consent import consent_gate
 from serving.eligibility import customer_facts, distress_frame, held_products
 from serving.ledger_io import insert_frame, merge_imported
+from serving.ledger_lock import check_reachable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +69,15 @@ consents = sa.Table(
     # the objection gate's own answer (`features.consent.consenting_ids`), not re-derived
     sa.Column("may_profile", sa.Boolean, nullable=False),
     *(sa.Column(c, sa.Boolean, nullable=False) for c in CHANNELS),
+    sa.Column("updated_at", sa.DateTime),  # the bank's row (or the register's objection)
 )
+CONSENT_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "payment_data_marketing": pl.Boolean(),
+    "may_profile": pl.Boolean(),
+    **{c: pl.Boolean() for c in CHANNELS},
+    "updated_at": DATETIME,
+}
 profiles = sa.Table(
     "online_profiles",
     metadata,
@@ -97,7 +117,34 @@ class Profile:
 
 
 def create_tables(conn: Connection) -> None:
+    """The online tables (the objection register is a ledger table, `serving.ledger`);
+    `online_consents.updated_at` is added to a store written before it existed (its rows
+    are replaced by the next snapshot; until then a row without it never outdates an
+    objection)."""
     metadata.create_all(conn, checkfirst=True)
+    names = {c["name"] for c in sa.inspect(conn).get_columns(consents.name)}
+    if "updated_at" not in names:
+        conn.exec_driver_sql(f"ALTER TABLE {consents.name} ADD COLUMN updated_at TIMESTAMP")
+        log.warning("online store upgraded: online_consents.updated_at added")
+
+
+def _has_tables(engine: Engine) -> bool:
+    """The online tables and the register exist in their current form (no DDL needed)."""
+    with lg.reading(engine) as conn:
+        found = sa.inspect(conn)
+        if not all(found.has_table(t) for t in (*metadata.tables, *lg.metadata.tables)):
+            return False
+        return "updated_at" in {c["name"] for c in found.get_columns(consents.name)}
+
+
+def with_register(rows: pl.DataFrame, objections: pl.DataFrame) -> pl.DataFrame:
+    """Online consent rows (`CONSENT_SCHEMA`) with the objection register laid over them by
+    the one rule (`features.consent.with_objections`): where an objection stands the row is
+    the objection alone (`may_profile` false, no channel); a customer in the register
+    without a row gets one."""
+    over = with_objections(rows.lazy().cast(CONSENT_SCHEMA), objections)  # type: ignore[arg-type]
+    may = pl.col("may_profile").fill_null(False) & pl.col("payment_data_marketing")
+    return over.with_columns(may_profile=may).select(list(CONSENT_SCHEMA)).collect()
 
 
 def _feature_json(features: pl.DataFrame, names: list[str]) -> pl.Expr:
@@ -168,13 +215,14 @@ def write_online_snapshot(
         .collect()
     )
     consent_rows = (
-        tables.consents.select("customer_id", "payment_data_marketing", *CHANNELS)
+        tables.consents.select("customer_id", "payment_data_marketing", *CHANNELS, "updated_at")
         .unique("customer_id")
-        .with_columns(pl.exclude("customer_id").fill_null(False))
+        .with_columns(pl.exclude("customer_id", "updated_at").fill_null(False))
         .join(keep.with_columns(may_profile=pl.lit(True)), "customer_id", "left")
         .with_columns(pl.col("may_profile").fill_null(False))
         # of an objector only the objection itself is kept: no channel permissions
         .with_columns([pl.col(c) & pl.col("may_profile") for c in CHANNELS])
+        .select(list(CONSENT_SCHEMA))
         .collect()
     )
     snap = pl.DataFrame(
@@ -192,6 +240,11 @@ def write_online_snapshot(
             create_tables(conn)
             # events see the same history as batch runs: imported contacts go in first
             merge_imported(conn, tables.contacts.collect())
+            # objections recorded while this run computed (the tables were loaded before)
+            consent_rows = with_register(consent_rows, register.read_register(conn))
+            allowed = consent_rows.filter("may_profile").select("customer_id")
+            rows = rows.join(allowed, "customer_id", "semi")
+            snap = snap.with_columns(customers=pl.lit(rows.height))
             for table in (profiles, consents, snapshots):
                 conn.execute(sa.delete(table))
             insert_frame(conn, snapshots, snap)
@@ -219,9 +272,56 @@ def snapshot_created(conn: Connection, run_id: str) -> datetime | None:
 
 
 def read_consents(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Consent rows by customer (a customer without one is absent: treated as objecting)."""
+    """Consent rows by customer as they stand now: the snapshot's rows with the objection
+    register laid over them (an objection recorded since the last run stops profiling at
+    once). A customer without a row is absent: treated as objecting."""
     rows = conn.execute(sa.select(consents).where(consents.c.customer_id.in_(customer_ids)))
-    return {r.customer_id: dict(r._mapping) for r in rows}
+    found = {r.customer_id: dict(r._mapping) for r in rows}
+    objected = register.read_register(conn, customer_ids)
+    if objected.is_empty():  # the common case: no polars work per micro-batch
+        return found
+    mine = objected["customer_id"].to_list()
+    frame = pl.DataFrame([found[c] for c in mine if c in found], schema=CONSENT_SCHEMA)
+    for row in with_register(frame, objected).iter_rows(named=True):
+        found[row["customer_id"]] = row
+    return found
+
+
+def record_objection(
+    ledger_url: str,
+    customer_id: str,
+    source: str,
+    *,
+    timezone: str = LOCAL_TIMEZONE,
+    lock_timeout: float = lg.DEFAULT_LOCK_TIMEOUT,
+) -> dict[str, Any]:
+    """Record the customer's objection now (bank local time in `timezone`, as the consents
+    table's `updated_at`) and delete their online profile (the features as of the last run),
+    in one transaction that waits for the customer's events in flight
+    (`serving.online_ledger.event_transaction`). What was done, for the CLI and the API."""
+    from serving.online_ledger import event_transaction
+
+    at = local_now(timezone)
+    engine = lg.make_engine(ledger_url, lock_timeout)
+    try:
+        check_reachable(engine)
+        with lg.ledger_errors(engine):
+            if not _has_tables(engine):  # DDL once, under the ledger lock
+                with lg.locked(engine, "objection", lock_timeout) as conn:
+                    create_tables(conn)
+            with event_transaction(engine, [customer_id]) as conn:
+                register.record(conn, customer_id, at, source)
+                mine = profiles.c.customer_id == customer_id
+                deleted = bool(conn.execute(sa.delete(profiles).where(mine)).rowcount)
+    finally:
+        engine.dispose()
+    log.info("objection recorded (%s); online profile deleted: %s", source, deleted)
+    return {
+        "customer_id": customer_id,
+        "recorded_at": at.isoformat(),
+        "source": source,
+        "online_profile_deleted": deleted,
+    }
 
 
 def read_profiles(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from datetime import date
+from functools import lru_cache
 
 import polars as pl
 
@@ -49,7 +50,13 @@ def check_triggers(
 
 def is_abroad(event: Event, home_country: str) -> bool:
     """`features.expressions.abroad_expr` (the batch's definition) on the event's country."""
-    frame = pl.DataFrame({"country": [event.country]}, schema={"country": pl.String})
+    return _abroad(event.country, home_country)
+
+
+@lru_cache(maxsize=1024)
+def _abroad(country: str | None, home_country: str) -> bool:
+    """Once per distinct country (a polars call costs more than the rest of a trigger)."""
+    frame = pl.DataFrame({"country": [country]}, schema={"country": pl.String})
     return bool(frame.select(abroad_expr(home_country)).item())
 
 

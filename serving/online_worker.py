@@ -37,6 +37,7 @@ class Pending:
     """One event on its way through the worker, and its answer."""
 
     event: Event
+    queued_at: float = field(default_factory=time.perf_counter)
     cat: Categorised | None = None  # set only once the objection gate is passed
     done: threading.Event = field(default_factory=threading.Event)
     response: dict[str, Any] | None = None
@@ -56,11 +57,17 @@ class Pending:
             self.on_done(self)
 
 
+# (events in the batch, seconds its oldest event waited before the batch began, seconds the
+# batch took): what the service's /metrics shows of the worker, to tell queueing from work
+BatchObserver = Callable[[int, float, float], None]
+
+
 class DecisionWorker:
     """Feeds `decide_batch` batches of events of distinct customers, in arrival order."""
 
     def __init__(self, decide_batch: Callable[[list[Pending]], None]) -> None:
         self._decide_batch = decide_batch
+        self.observe: BatchObserver | None = None
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._held: list[Pending] = []
         self._stop = threading.Event()
@@ -121,6 +128,15 @@ class DecisionWorker:
                 self._run(batch)
 
     def _run(self, batch: list[Pending]) -> None:
+        began = time.perf_counter()
+        try:
+            self._decide_all(batch)
+        finally:
+            if self.observe is not None:
+                waited = began - min(p.queued_at for p in batch)
+                self.observe(len(batch), waited, time.perf_counter() - began)
+
+    def _decide_all(self, batch: list[Pending]) -> None:
         try:
             try:
                 self._decide_batch(batch)

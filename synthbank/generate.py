@@ -8,6 +8,7 @@ stays bounded. Transactions go to `transactions/part-NNNNN.parquet`, one file pe
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -104,12 +105,30 @@ def _check(customers: int, months: int, end: date) -> None:
 
 
 def _staging(out: Path) -> Path:
-    """A fresh hidden directory next to `out` to write into (a crashed run's is removed):
-    `out` only ever sees finished tables (see `_publish`)."""
-    staging = out.parent / f".{out.name}.partial"
+    """A fresh hidden directory of this process next to `out` to write into: `out` only ever
+    sees finished tables (see `_publish`). What a crashed run left is removed; a directory of
+    another generation still running (its process alive) is left alone."""
+    for old in out.parent.glob(f".{out.name}.*partial"):
+        if not _alive(old.name.removeprefix(f".{out.name}").removesuffix("partial").strip(".")):
+            shutil.rmtree(old, ignore_errors=True)
+    staging = out.parent / f".{out.name}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "transactions").mkdir(parents=True)
     return staging
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process that named a staging directory still runs (the name of an older
+    version carries no pid: never alive)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _publish(staging: Path, out: Path) -> None:

@@ -42,10 +42,12 @@ def train_from_dir(
     progress: Progress | None = None,
     as_of: date | None = None,
     input_options: InputOptions | None = None,
+    objections: pl.DataFrame | None = None,
 ) -> dict[str, ProductResult]:
     """Load and validate the tables, then train the configured products (`specs`, the
-    `[[products]]` list), or the subset named in `products`, as known at `as_of`."""
-    tables = load_tables(Path(data_dir), options=input_options).tables
+    `[[products]]` list), or the subset named in `products`, as known at `as_of`.
+    `objections`: the objection register (`features.io.load_tables`)."""
+    tables = load_tables(Path(data_dir), options=input_options, objections=objections).tables
     return train_products(
         tables,
         config,

@@ -185,7 +185,7 @@ def free_port() -> int:
 class Server:
     """`propensity serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, config: Path, work_dir: Path, log: Path) -> None:
+    def __init__(self, config: Path, work_dir: Path, log: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -203,6 +203,8 @@ class Server:
                 str(self.port),
                 "--work-dir",
                 str(work_dir),
+                "--workers",
+                str(workers),
             ],
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,

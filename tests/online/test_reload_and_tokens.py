@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,53 @@ def test_the_alias_moves_and_the_server_swaps_models_without_dropping_a_request(
         ).scalar_one()
     engine.dispose()
     assert versions == {"1", "2"} and latest == "2"
+
+
+def test_two_server_processes_share_the_port_and_the_ledger(
+    tmp_path: Path, bank: Bank, registry: Registry, token_table: list[dict[str, str]]
+) -> None:
+    """`propensity serve --workers 2`: each process loads the models (slower than uvicorn's
+    5 s health ping on a busy machine: its workers were once killed as hung, over and over)
+    and answers; every event is decided once, a replay on either process gets the same answer."""
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    snapshot(bank, ledger)
+    config = write_config(
+        tmp_path / "propensity.toml",
+        {
+            **serving_toml({"max_contacts": 1000, "product_cooldown_days": 0}, bank),
+            "ledger": {"url": ledger},
+            "mlflow": {"tracking_uri": f"sqlite:///{registry.db}"},
+            "online": {"tokens": token_table},
+        },
+    )
+    server = Server(config, tmp_path, tmp_path / "log", workers=2)
+    bodies = [event(f"two-{i}", bank.adults[i], bank.as_of) for i in range(24)]
+    try:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.3)
+
+        def post(body: dict) -> tuple[int, dict]:
+            # a new connection per request: the kernel hands them to either process
+            r = httpx.post(f"{server.url}/v1/events", json=body, headers=EVENTS, timeout=60)
+            return r.status_code, r.json()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            first = list(pool.map(post, bodies))
+            again = list(pool.map(post, bodies))
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+    assert {status for status, _ in first + again} == {200}
+    assert [answer for _, answer in first] == [answer for _, answer in again]
+    log = (tmp_path / "log").read_text()
+    assert log.count("Started server process") == 2 and "died" not in log
+    engine = sa.create_engine(ledger)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("select count(*) from online_events")).scalar_one()
+    engine.dispose()
+    assert stored == len(bodies)
 
 
 def test_token_create_prints_the_secret_once_and_stores_only_its_salted_hash(

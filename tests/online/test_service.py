@@ -391,6 +391,15 @@ def test_metrics_and_logs(world: World) -> None:
     assert 'propensity_event_decisions_total{reason="selected"}' in text
     assert 'propensity_http_requests_total{method="POST",route="/v1/events",status="200"}' in text
     assert "propensity_http_request_seconds_bucket" in text
+    # the decision worker's own account: events per micro-batch, queue wait, work per batch
+    batches = [
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(
+            ("propensity_decision_batch_seconds_count", "propensity_decision_queue_seconds_count")
+        )
+    ]
+    assert len(batches) == 2 and min(batches) > 0
     log = world.server.log.read_text()
     assert "POST /v1/events 200" in log
     for customer in (

@@ -122,9 +122,17 @@ def training_set(w: World) -> set[str]:
 
 
 def notebook_01_features(w: World) -> set[str]:
-    """Notebook 01 up to its training section, on this bank (its WORK holds a copy)."""
+    """Notebook 01 up to its training section, on this bank (its WORK holds a copy), after
+    a consenting customer objected in the register of WORK's ledger (not yet in the bank's
+    consents table): the notebook loads through the register too."""
+    from serving.online_store import record_objection
+
     work = w.tmp / "notebook-work"
     shutil.copytree(w.data_dir, work / "bank", dirs_exist_ok=True)
+    early = w.tables.customers.filter(pl.col("customer_since") < date(2026, 1, 1))
+    consenting = w.tables.consents.filter("payment_data_marketing").join(early, "customer_id")
+    late = consenting.select("customer_id").sort("customer_id").collect()["customer_id"][0]
+    record_objection(f"sqlite:///{work / 'ledger.sqlite'}", late, "cli")
     nb = nbformat.read(NOTEBOOK_01, as_version=4)
     cut = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Train one product"))
     nb.cells = nb.cells[:cut]
@@ -137,7 +145,9 @@ def notebook_01_features(w: World) -> set[str]:
             os.environ.pop("PROPENSITY_NOTEBOOK_WORK")
         else:
             os.environ["PROPENSITY_NOTEBOOK_WORK"] = saved
-    return _ids(pl.read_parquet(work / "features.parquet"))
+    ids = _ids(pl.read_parquet(work / "features.parquet"))
+    assert late not in ids, "the notebook profiled a customer who objected in the register"
+    return ids
 
 
 def _engine(w: World):
@@ -213,7 +223,9 @@ ENTRY_POINTS: list[Callable[[World], set[str]]] = [
     decisions_ledger_channel_files_and_online_snapshot,
     # `propensity run`, `score`, `select`, the report and `explain`: test_run_e2e.py
     # (test_no_objector_id_comes_out_of_run_score_select_report_or_explain); the HTTP
-    # service: tests/online/test_service.py (objector and no-consent-row events).
+    # service: tests/online/test_service.py (objector and no-consent-row events); an objection
+    # recorded between runs (the objection register), on every path:
+    # test_objection_register.py.
 ]
 
 

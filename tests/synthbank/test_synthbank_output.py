@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -59,12 +61,17 @@ def test_an_interrupted_run_leaves_the_output_as_it_was(tmp_path: Path) -> None:
         synthbank.generate(CHUNK + 10, 2, 2, kept, progress=_interrupt_after(1))
     assert _files(kept) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
-    killed = tmp_path / ".kept.partial" / "transactions"
-    killed.mkdir(parents=True)
-    (killed / "part-00007.parquet").write_bytes(b"half a file")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid names a process that no longer runs
+    for name in (".kept.partial", f".kept.{dead.pid}.partial"):  # older and current naming
+        killed = tmp_path / name / "transactions"
+        killed.mkdir(parents=True)
+        (killed / "part-00007.parquet").write_bytes(b"half a file")
+    running = tmp_path / f".kept.{os.getppid()}.partial"  # another generation, still running
+    (running / "transactions").mkdir(parents=True)
     synthbank.generate(customers=40, months=2, seed=2, out=kept)
     assert _files(kept) != before and len(_files(kept)) == 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "kept"]
 
 
 def test_a_chunk_does_not_depend_on_the_others(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.categories import RuleSet, load_ruleset
+from features.categories import CHILD_BENEFIT, METHOD_FALLBACK, RuleSet, load_ruleset
 from features.config import FeatureConfig, Rule
 from features.consent import profilable_ids
 from features.pipeline import narrow_rows
@@ -26,9 +26,12 @@ from features.schemas import Tables
 from features.transactions import (
     bucketed,
     category_features,
+    category_infos,
     customer_index,
     customer_keys,
+    flow_infos,
     flow_table,
+    recency_features,
 )
 
 FLOW_KINDS = ("inflow_txn_count", "inflow_amount_sum", "outflow_txn_count", "outflow_amount_sum")
@@ -86,6 +89,37 @@ def polars_core(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
         .join(cats.lazy(), on="cix", how="left")
     )
     return out.select(pl.col(cols).fill_null(0)).collect(engine="streaming")
+
+
+def tx_columns(config: FeatureConfig, ruleset: RuleSet) -> list[str]:
+    """The transaction families of the full set, compared between polars-tx, duckdb-tx and
+    polars-full: every flow total (airport and abroad splits, largest inflow), the
+    customer x category table and the recency features, in catalogue order."""
+    names = [i.name for i in (*flow_infos(config), *category_infos(ruleset, config))]
+    names += [i.name for i, _ in recency_features(ruleset, config, as_of=date(2000, 1, 1))]
+    return ["customer_id", *names]
+
+
+def polars_tx(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
+    """The project's stages for the transaction families (`tx_columns`): the same scan of
+    the whole history as the full set, the bucketed group-by with its detail, the two
+    pivots and recency; no balances, income or life events."""
+    tables = scan_tables(data)
+    ruleset = load_ruleset(config)
+    profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
+    index = customer_index(profiled, as_of).collect()
+    customer = customer_keys(tables.customers, index)
+    rows = narrow_rows(tables, ruleset, as_of, customer, config)
+    agg = bucketed(rows.lazy(), as_of, config.windows, ruleset).collect(engine="streaming")
+    recency = agg.lazy().group_by("cix").agg(e for _, e in recency_features(ruleset, config, as_of))
+    out = (
+        index.lazy()
+        .select("customer_id", "cix")
+        .join(flow_table(agg, config, index.height).lazy(), on="cix", how="left")
+        .join(category_features(agg, ruleset, config, index.height).lazy(), on="cix", how="left")
+        .join(recency, on="cix", how="left")
+    )
+    return out.select(tx_columns(config, ruleset)).collect(engine="streaming")
 
 
 # ---------------------------------------------------------------- DuckDB
@@ -192,6 +226,119 @@ def _complete(out: pl.DataFrame, config: FeatureConfig, ruleset: RuleSet) -> pl.
     cols = core_columns(config, ruleset)
     missing = [pl.lit(0).alias(c) for c in cols if c not in out.columns]
     return out.with_columns(missing).select(pl.col(cols).fill_null(0))
+
+
+def duckdb_tx_sql(data: Path, as_of: date, config: FeatureConfig, ruleset: RuleSet) -> list[str]:
+    """The transaction families (`tx_columns`) in DuckDB, the same work as polars-tx: the
+    categorised distinct combinations with their airport flag (a temp table, so the regex
+    CASE runs once per combination), one aggregate pass over the whole history by customer,
+    category, direction and the airport and abroad flags (counts, sums and largest amounts per
+    window with FILTER, first and last day), then the flow totals, recency and a PIVOT."""
+    tx = data / "transactions"
+    source = f"{tx}/*.parquet" if tx.is_dir() else f"{data}/transactions.parquet"
+    case = " ".join(f"WHEN {_sql_rule(r)} THEN {_sql_str(r.category)}" for r in ruleset.rules)
+    fallback = " ".join(
+        f"WHEN method = {_sql_str(m)} THEN {_sql_str(c)}" for m, c in METHOD_FALLBACK.items()
+    )
+    places = "|".join(f"(?:{p})" for p in ruleset.airport_location)
+    airport_mcc = ", ".join(map(str, ruleset.airport_mcc)) or "NULL"
+    airport = (
+        f"coalesce(regexp_matches(location, {_sql_str(places)}, 'i'), false)"
+        f" OR coalesce(mcc IN ({airport_mcc}), false)"
+    )
+    keys = ", ".join(ruleset.key_columns)
+    special = ", ".join(map(_sql_str, sorted(ruleset.excluded)))
+    cut = f"booked_at < TIMESTAMP '{datetime.combine(as_of, datetime.min.time())}'"
+    win = config.windows
+    per_group = ", ".join(
+        f"count(*) FILTER (WHERE age < {w}) AS n{w}, "
+        f"coalesce(sum(amount) FILTER (WHERE age < {w}), 0) AS s{w}, "
+        f"max(amount) FILTER (WHERE age < {w}) AS mx{w}"
+        for w in win
+    )
+    flows = []
+    for w in win:
+        flows += [
+            f"sum(n{w}) FILTER (WHERE credit) AS inflow_txn_count_{w}d",
+            f"coalesce(sum(s{w}) FILTER (WHERE credit), 0) AS inflow_amount_sum_{w}d",
+            f"sum(n{w}) FILTER (WHERE NOT credit) AS outflow_txn_count_{w}d",
+            f"coalesce(-sum(s{w}) FILTER (WHERE NOT credit), 0) AS outflow_amount_sum_{w}d",
+            f"coalesce(sum(s{w}), 0) AS net_flow_amount_sum_{w}d",
+            f"max(mx{w}) FILTER (WHERE credit) AS inflow_amount_max_{w}d",
+        ]
+        for flag in ("airport", "abroad"):
+            flows += [
+                f"sum(n{w}) FILTER (WHERE {flag}) AS {flag}_txn_count_{w}d",
+                f"coalesce(sum(s{w}) FILTER (WHERE {flag}), 0) AS {flag}_amount_sum_{w}d",
+            ]
+    days = f"date_diff('day', {{}}, DATE '{as_of}')"
+    recency = [f"{days.format('max(last)')} AS days_since_last_txn"]
+    for c in config.recency_categories:
+        if c in ruleset.feature_categories:
+            edge = f"max(last) FILTER (WHERE category = {_sql_str(c)})"
+            recency.append(f"{days.format(edge)} AS days_since_last_{c}")
+    for flag in ("airport", "abroad"):
+        last = f"max(last) FILTER (WHERE {flag})"
+        first = f"min(first) FILTER (WHERE {flag})"
+        recency += [
+            f"{days.format(last)} AS days_since_last_{flag}",
+            f"{days.format(first)} AS days_since_first_{flag}",
+        ]
+    if CHILD_BENEFIT in ruleset.feature_categories:
+        first = f"min(first) FILTER (WHERE category = {_sql_str(CHILD_BENEFIT)})"
+        recency.append(f"{days.format(first)} AS days_since_first_{CHILD_BENEFIT}")
+    using = ", ".join(f"sum(n{w}) AS txn_count_{w}d, sum(s{w}) AS amount_sum_{w}d" for w in win)
+    combos = f"""
+    CREATE OR REPLACE TEMP TABLE distinct_keys AS
+    SELECT DISTINCT ON (k) hash({keys}, amount > 0) AS k, {keys}, amount > 0 AS credit
+    FROM read_parquet('{source}') WHERE {cut};
+    CREATE OR REPLACE TEMP TABLE combos AS
+    SELECT * FROM (SELECT k, CASE {case} {fallback} ELSE 'other' END AS category,
+                          {airport} AS airport FROM distinct_keys)
+    WHERE category NOT IN ({special})
+    """
+    main = f"""
+    WITH cust AS (SELECT customer_id FROM read_parquet('{data}/customers.parquet')
+                  WHERE customer_since < DATE '{as_of}' AND customer_id IN (
+                      SELECT customer_id FROM read_parquet('{data}/consents.parquet')
+                      WHERE coalesce(payment_data_marketing, false))),
+    by_group AS (
+        SELECT t.customer_id, c.category, t.amount > 0 AS credit, c.airport, t.abroad,
+               {per_group}, min(day) AS first, max(day) AS last
+        FROM (SELECT customer_id, amount, hash({keys}, amount > 0) AS k,
+                     CAST(booked_at AS DATE) AS day,
+                     date_diff('day', CAST(booked_at AS DATE), DATE '{as_of}') AS age,
+                     coalesce(country IS NOT NULL AND country <> {_sql_str(config.home_country)},
+                              false) AS abroad
+              FROM read_parquet('{source}') WHERE {cut}) t
+        JOIN combos c USING (k) SEMI JOIN cust USING (customer_id)
+        GROUP BY ALL
+    )
+    SELECT * FROM (SELECT customer_id, {", ".join(flows + recency)}
+                   FROM by_group GROUP BY customer_id) f
+    FULL JOIN (PIVOT (SELECT customer_id, category, {", ".join(f"n{w}, s{w}" for w in win)}
+                      FROM by_group) ON category USING {using}
+               GROUP BY customer_id) p USING (customer_id)
+    RIGHT JOIN cust USING (customer_id)
+    """
+    return [combos, main]
+
+
+def duckdb_tx(data: Path, as_of: date, config: FeatureConfig) -> pl.DataFrame:
+    import duckdb
+
+    ruleset = load_ruleset(config)
+    with duckdb.connect() as con:
+        con.execute("SET threads = 2")
+        con.execute("SET preserve_insertion_order = false")
+        combos, main = duckdb_tx_sql(data, as_of, config, ruleset)
+        con.execute(combos)
+        out = pl.from_arrow(con.sql(main).to_arrow_table())
+    cols = tx_columns(config, ruleset)
+    infos = {i.name: i for i in (*flow_infos(config), *category_infos(ruleset, config))}
+    missing = [pl.lit(None).alias(c) for c in cols if c not in out.columns]
+    fills = [pl.col(n).fill_null(i.fill) for n, i in infos.items() if i.fill is not None]
+    return out.with_columns(missing).with_columns(fills).select(cols)
 
 
 # ---------------------------------------------------------------- pandas

@@ -11,13 +11,13 @@ from typing import Any
 
 import polars as pl
 
-from features.balance import add_opening, balance_frame, first_bookings, flow_grid
+from features.balance import add_opening, balance_frame, first_row_openings, flow_grid
 from features.categories import load_ruleset
 from features.config import FeatureConfig
 from features.consent import profilable_ids
 from features.customers import customer_base, product_frame, product_names
 from features.income import income_frame, large_inflow_frame
-from features.pipeline import feature_rows, opening_frame, scanned_rows
+from features.pipeline import feature_rows, openings, scanned_rows
 from features.schemas import Tables
 from features.transactions import (
     bucketed,
@@ -56,11 +56,11 @@ def stage_times(tables: Tables, as_of: date, config: FeatureConfig) -> list[dict
     products, index, customer = timed("customer index and keys", index_and_keys)
     scanned, mapping = timed(
         "scan + categorise (customer join in the scan)",
-        lambda: scanned_rows(tables, ruleset, as_of, customer, config),
+        lambda: scanned_rows(tables, ruleset, as_of, customer, config, extra=("balance_after",)),
     )
     firsts = timed(
-        "first booking times",
-        lambda: first_bookings(scanned, index.height),
+        "opening balances from the first rows (numpy)",
+        lambda: first_row_openings(scanned, index.height),
     )
     rows = timed(
         "category join, drop excluded rows", lambda: feature_rows(scanned, mapping, ruleset)
@@ -68,8 +68,8 @@ def stage_times(tables: Tables, as_of: date, config: FeatureConfig) -> list[dict
     start = as_of - timedelta(days=config.max_window)
     grid = timed("balance grid (numpy)", lambda: flow_grid(rows, index.height, start, as_of))
     opening = timed(
-        "opening balances (second scan, filtered)",
-        lambda: opening_frame(tables, as_of, customer, firsts).collect(engine="streaming"),
+        "opening balances, tied first instants (2nd scan)",
+        lambda: openings(tables, as_of, customer, firsts),
     )
     grid = add_opening(grid, opening)
     balance = timed("balance measures (numpy)", lambda: balance_frame(grid, as_of, config))

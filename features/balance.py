@@ -19,6 +19,7 @@ group-by and a per-customer cumulative sum over the sparse steps (at 50M transac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -70,6 +71,60 @@ def first_bookings(rows: pl.DataFrame, customers: int) -> pl.Series:
 
 
 @dataclass(frozen=True)
+class FirstRows:
+    """What the scanned rows say about opening balances: `opening` (`cix`, `opening`) of
+    every customer whose first instant holds exactly one row, and the customers (`tied`,
+    their `cix`) whose first instant holds several rows, with those instants (`instants`):
+    for them `transaction_id` decides, which the scan does not read (see `opening_frame`)."""
+
+    opening: pl.DataFrame
+    tied: np.ndarray
+    instants: pl.Series
+
+
+def first_row_openings(rows: pl.DataFrame, customers: int) -> FirstRows:
+    """Opening balances from the scanned rows (`cix` below `customers`, `booked_at`,
+    `amount`, `balance_after`; special rows included): each customer's first instant by
+    `np.minimum.at` (same dtypes: the fast path), then its rows at that instant. Where one
+    row holds the first instant its `balance_after - amount` is the opening (`opening_expr`
+    on one row: 0 when missing), so no second scan of the file is needed unless some
+    customer's first instant is shared by several rows (then only for them). Two passes
+    over slices of the rows (`_slices`): no copy of a whole column."""
+    first = np.full(customers, np.iinfo(np.int64).max, dtype=np.int64)
+    for part in _slices(rows.select("cix", "booked_at")):
+        cix, stamps = part["cix"].to_numpy(), _stamps(part)
+        np.minimum.at(first, cix, stamps)
+    found = []
+    for part in _slices(rows.select("cix", "booked_at", "amount", "balance_after")):
+        at_first = np.flatnonzero(_stamps(part) == first[part["cix"].to_numpy()])
+        found.append(part[at_first])
+    firsts = pl.concat(found)
+    counts = np.bincount(firsts["cix"].to_numpy(), minlength=customers)
+    single = pl.Series(counts[firsts["cix"].to_numpy()] == 1)
+    before = (pl.col("balance_after") - pl.col("amount")).fill_null(0.0).alias("opening")
+    opening = firsts.filter(single).select("cix", before)
+    tied = firsts.filter(~single)
+    return FirstRows(opening, np.unique(tied["cix"].to_numpy()), tied["booked_at"].unique())
+
+
+def _stamps(rows: pl.DataFrame) -> np.ndarray:
+    return rows["booked_at"].to_physical().to_numpy().astype(np.int64, copy=False)
+
+
+# Rows per step of the numpy passes: small temporaries are reused by the allocator, where one
+# array per column of 50M rows costs a page fault per 4 KiB (0.8-1 s per GB on this machine).
+_GRID_CHUNK = 1 << 20
+
+
+def _slices(rows: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """The rows in slices of `_GRID_CHUNK`, each in one piece (its columns copy to numpy
+    into reused memory): the frames here come from streaming scans in many chunks, and
+    `to_numpy` of a whole chunked column writes a fresh array of 50M values."""
+    for part in rows.iter_slices(_GRID_CHUNK):
+        yield part.rechunk() if part.n_chunks() > 1 else part
+
+
+@dataclass(frozen=True)
 class BalanceGrid:
     """End-of-day balance of every indexed customer (row = `cix`) on every day from `start`
     on (column j = `start` + j days), and for each customer the first column from which it
@@ -81,11 +136,6 @@ class BalanceGrid:
     first: np.ndarray
 
 
-# Rows per step of `flow_grid`: small temporaries are reused by the allocator, where one
-# array per column of 50M rows costs a page fault per 4 KiB (0.8-1 s per GB on this machine).
-_GRID_CHUNK = 1 << 20
-
-
 def flow_grid(rows: pl.DataFrame, customers: int, start: date, end: date) -> BalanceGrid:
     """The grid for days [start, end) without the opening balances (see `add_opening`): the
     running sum of the non-special rows (`cix`, `day`, `amount`; all booked before `end`).
@@ -93,19 +143,21 @@ def flow_grid(rows: pl.DataFrame, customers: int, start: date, end: date) -> Bal
     numpy, single-threaded: `prepare` runs it beside the opening-balance scan, which keeps
     the other core busy."""
     days = (end - start).days
-    all_days = rows["day"].to_physical().to_numpy()
-    all_cix, amount = rows["cix"].to_numpy(), rows["amount"].to_numpy()
     net = np.zeros(customers * days)
-    first = np.full(customers, days, dtype=all_days.dtype)
-    for lo in range(0, rows.height, _GRID_CHUNK):
-        cix = all_cix[lo : lo + _GRID_CHUNK]
-        day = all_days[lo : lo + _GRID_CHUNK] - all_days.dtype.type(epoch_day(start))
+    first: np.ndarray | None = None
+    for part in _slices(rows.select("cix", "day", "amount")):
+        cix, day = part["cix"].to_numpy(), part["day"].to_physical().to_numpy()
+        if first is None:
+            first = np.full(customers, days, dtype=day.dtype)
+        day = day - day.dtype.type(epoch_day(start))  # a new array: polars' may be read-only
         np.maximum(day, 0, out=day)
         cell = cix.astype(np.intp)
         cell *= days
         cell += day
-        np.add.at(net, cell, amount[lo : lo + _GRID_CHUNK])
+        np.add.at(net, cell, part["amount"].to_numpy())
         np.minimum.at(first, cix, day)  # same dtypes: ufunc.at's fast path
+    if first is None:
+        first = np.full(customers, days, dtype=np.int32)
     flow = net.reshape(customers, days)
     return BalanceGrid(start, np.cumsum(flow, axis=1, out=flow), first)
 

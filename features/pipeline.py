@@ -19,10 +19,11 @@ import polars.selectors as cs
 
 from features.balance import (
     BalanceGrid,
+    FirstRows,
     add_opening,
     balance_frame,
     balance_infos,
-    first_bookings,
+    first_row_openings,
     flow_grid,
     opening_balances,
 )
@@ -152,17 +153,20 @@ def scanned_rows(
     customer: tuple[pl.Expr, pl.DataFrame],
     config: FeatureConfig,
     since: date | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every row of an indexed customer booked before `before` (and on or after `since`, if
-    given), special ones too: `cix`, `booked_at`, `amount`, `abroad`, `_rule_key`, and the
-    mapping `_rule_key` -> category (see `scan_categorised`), from one streaming scan that
-    never keeps text in memory. Rows join their customer index inside the scan, on an integer
-    key (a hash, see `customer_keys`), so rows of other customers are dropped at once."""
+    given), special ones too: `cix`, `booked_at`, `amount`, `abroad`, the `extra` columns
+    and `_rule_key`, and the mapping `_rule_key` -> category (see `scan_categorised`), from
+    one streaming scan that never keeps text in memory. Rows join their customer index
+    inside the scan, on an integer key (a hash, see `customer_keys`), so rows of other
+    customers are dropped at once."""
     key, keys = customer
     abroad = abroad_expr(config.home_country)
     booked = booked_before(tables.transactions, before, since=since)
     booked = booked.with_columns(key, abroad.alias("abroad")).join(keys.lazy(), on="_cid")
-    return scan_categorised(booked, ruleset, ["cix", "booked_at", "amount", "abroad"])
+    keep = ["cix", "booked_at", "amount", "abroad", *extra]
+    return scan_categorised(booked, ruleset, keep)
 
 
 def feature_rows(scanned: pl.DataFrame, mapping: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
@@ -213,6 +217,21 @@ def opening_frame(
     return opening_balances(rows, keys.lazy(), on="_cid")
 
 
+def openings(
+    tables: Tables, before: date, customer: tuple[pl.Expr, pl.DataFrame], firsts: FirstRows
+) -> pl.DataFrame:
+    """`cix`, `opening` of every customer with a booking before `before`: from the scanned
+    rows (`first_row_openings`) where one row holds the customer's first instant; a second,
+    filtered scan (`opening_frame`, the `transaction_id` tie-break) only for the customers
+    whose first instant several rows share (none in data with booking times, every customer
+    in data booked by date alone)."""
+    if not firsts.tied.size:
+        return firsts.opening
+    tied = opening_frame(tables, before, customer, firsts.instants).collect(engine="streaming")
+    tied = tied.filter(pl.col("cix").is_in(pl.Series(firsts.tied).implode()))
+    return pl.concat([firsts.opening, tied.cast(firsts.opening.schema)])
+
+
 def prepare(
     tables: Tables,
     before: date,
@@ -232,13 +251,14 @@ def prepare(
     profiled = tables.customers.join(profilable_ids(tables), on="customer_id", how="semi")
     index = customer_index(profiled, before).collect()
     customer = customer_keys(tables.customers, index)
-    scanned, mapping = scanned_rows(tables, ruleset, before, customer, config)
-    firsts = first_bookings(scanned, index.height)
+    extra = ("balance_after",)
+    scanned, mapping = scanned_rows(tables, ruleset, before, customer, config, extra=extra)
+    firsts = first_row_openings(scanned, index.height)
     rows = feature_rows(scanned, mapping, ruleset)
     span_start = (first or before) - timedelta(days=config.max_window)
     with ThreadPoolExecutor(max_workers=1) as numpy_thread:  # one numpy thread beside polars
         grid_job = numpy_thread.submit(flow_grid, rows, index.height, span_start, before)
-        opening = opening_frame(tables, before, customer, firsts).collect(engine="streaming")
+        opening = openings(tables, before, customer, firsts)
         if on_scan is not None:
             on_scan(Scanned(before, scanned, mapping, opening, index))
         del scanned

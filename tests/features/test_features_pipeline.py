@@ -240,3 +240,30 @@ def test_opening_balance_breaks_ties_at_the_first_instant_by_transaction_id() ->
     few = opening_frame(tables, date(2025, 2, 1), customer, firsts).collect().sort("cix")
     assert_frame_equal(few, every)
     assert few["opening"].to_list() == [205.0, 43.0]  # T1: 200 - (-5); T4: 50 - 7
+
+
+def test_opening_balance_from_the_scan_and_from_the_tie_break_agree() -> None:
+    """`build_features` takes the opening from the scanned rows where one row holds a
+    customer's first instant (B) and asks the `transaction_id` tie-break only for the
+    customers whose first instant several rows share (A): both give the balance before the
+    first row, whatever the rows' order in the input."""
+    t0, t1 = datetime(2025, 1, 2, 9), datetime(2025, 1, 5, 9)
+    tx = pl.DataFrame(
+        {
+            "transaction_id": ["T2", "T1", "T3", "T4", "T5"],
+            "customer_id": ["A", "A", "A", "B", "B"],
+            "booked_at": [t0, t0, t1, t1, t0 + (t1 - t0) * 3],
+            "amount": [10.0, -5.0, 1.0, 7.0, -2.0],
+            "balance_after": [110.0, 200.0, 0.0, 50.0, None],
+            "method": ["transfer"] * 5,
+        }
+    )
+    customers = pl.DataFrame(
+        {"customer_id": ["A", "B"], "birth_date": [date(1980, 1, 1)] * 2}
+    ).with_columns(customer_since=pl.lit(date(2024, 1, 1)))
+    consents = pl.DataFrame({"customer_id": ["A", "B"], "payment_data_marketing": [True] * 2})
+    for order in (tx, tx.reverse()):
+        tables = Tables.from_frames(transactions=order, customers=customers, consents=consents)
+        out = build_features(tables, date(2025, 2, 1), FeatureConfig()).collect()
+        balances = dict(zip(out["customer_id"], out["balance_last"], strict=True))
+        assert balances == {"A": 205.0 + 10 - 5 + 1, "B": 43.0 + 7 - 2}

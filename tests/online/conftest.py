@@ -55,17 +55,9 @@ def token_table() -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def pg_url_factory() -> Iterator[object]:
     """Fresh PostgreSQL schemas (skips locally, fails in CI, when the server is down)."""
-    from tests.serving.conftest import PgSchemas, _pg_base_url
+    from tests.serving.conftest import PgSchemas, pg_base_or_skip
 
-    base = _pg_base_url()
-    if base is None:
-        import os
-
-        message = "PostgreSQL at 127.0.0.1:5432 (database test) is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI is set, so PostgreSQL tests must run")
-        pytest.skip(message)
-    schemas = PgSchemas(base)
+    schemas = PgSchemas(pg_base_or_skip())
     try:
         yield schemas.new_url
     finally:

@@ -166,15 +166,9 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
         return
-    from tests.serving.conftest import PgSchemas, _pg_base_url
+    from tests.serving.conftest import PgSchemas, pg_base_or_skip
 
-    base = _pg_base_url()
-    if base is None:
-        message = "PostgreSQL at 127.0.0.1:5432 (database test) is unreachable"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI is set, so PostgreSQL tests must run")
-        pytest.skip(message)
-    schemas = PgSchemas(base)
+    schemas = PgSchemas(pg_base_or_skip())
     try:
         yield schemas.new_url()
     finally:

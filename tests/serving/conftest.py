@@ -37,8 +37,9 @@ def _pg_base_url() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_base_url() -> str:
+def pg_base_or_skip() -> str:
+    """The PostgreSQL test database's URL; skips the test when the server is unreachable,
+    fails it when CI is set (the one home of that rule for every test directory)."""
     url = _pg_base_url()
     if url is None:
         message = "PostgreSQL at 127.0.0.1:5432 (database test) is unreachable"
@@ -46,6 +47,11 @@ def pg_base_url() -> str:
             pytest.fail(f"{message}; CI is set, so PostgreSQL tests must run")
         pytest.skip(message)
     return url
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    return pg_base_or_skip()
 
 
 class PgSchemas:
